@@ -1,0 +1,67 @@
+# Developer entry points. `make test` is the test command; `.ci/run` calls it on a fresh machine.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV ?= uv
+VENV := .venv
+BIN := $(VENV)/bin
+LAMBDA_PYTHON := 3.13
+LAMBDA_PLATFORM := aarch64-manylinux2014
+# Packages the Lambda python3.13 runtime already provides; they are not bundled.
+RUNTIME_PROVIDED := boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3
+LAMBDA_REQUIREMENTS := build/lambda-requirements.txt
+SAM := $(UV) tool run --from aws-sam-cli sam
+CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
+
+.PHONY: help install test lint format sam-validate checkov clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv from uv.lock
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+test: install ## Run the test suite
+	$(BIN)/pytest
+
+lint: install sam-validate checkov ## ruff, mypy, sam validate --lint, cfn-lint, checkov
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+sam-validate: ## sam validate --lint (aws-sam-cli in its own environment)
+	$(SAM) validate --lint --template template.yaml --region eu-west-1
+
+checkov: ## checkov on the SAM template
+	$(CHECKOV) --framework cloudformation -f template.yaml
+
+# ---- Lambda bundles ---------------------------------------------------------------------------
+$(LAMBDA_REQUIREMENTS): uv.lock
+	mkdir -p $(@D)
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-annotate --no-header \
+	  | grep -vE '^($(RUNTIME_PROVIDED))==' > $@
+
+# $(call lambda_bundle,HANDLER_DIR,DEST): handler + shared core + third-party dependencies for arm64/py3.13.
+define lambda_bundle
+	mkdir -p $(2)
+	$(UV) pip install --quiet --target $(2) --python-version $(LAMBDA_PYTHON) \
+	  --python-platform $(LAMBDA_PLATFORM) --only-binary :all: -r $(LAMBDA_REQUIREMENTS)
+	cp -r imagegen $(1) $(2)/
+	find $(2) -name __pycache__ -prune -exec rm -rf {} +
+endef
+
+# Called by `sam build` (BuildMethod: makefile, build_in_source in samconfig.toml).
+build-GenerateImageFunction: $(LAMBDA_REQUIREMENTS)
+	$(call lambda_bundle,generate_image,$(ARTIFACTS_DIR))
+
+clean: ## Remove build output
+	rm -rf build .aws-sam

@@ -1,0 +1,108 @@
+"""API Lambda: ``POST /generate-image`` behind API Gateway (REST, proxy integration).
+
+A thin adapter: HTTP in, ``imagegen.ImageService`` does the work, HTTP out. Errors map to statuses:
+invalid input and content-filter blocks 400, throttling 429 (with ``Retry-After``), model timeout 504,
+other upstream failures 502, anything unexpected 500 with the request id and no internals.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagegen.errors import (
+    ContentFilteredError,
+    ImageGenError,
+    InvalidRequestError,
+    ModelTimeoutError,
+    ThrottledError,
+)
+from imagegen.request import parse_json_body
+from imagegen.service import ImageService
+
+logger = Logger(service="imagegen-api")
+tracer = Tracer(service="imagegen-api")
+metrics = Metrics(namespace="ImageGen", service="imagegen-api")
+app = APIGatewayRestResolver()
+
+
+@functools.cache
+def service() -> ImageService:
+    """One service (and so one Bedrock and one S3 client) per container."""
+    return ImageService.from_env()
+
+
+def _request_id() -> str:
+    return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
+
+
+@app.post("/generate-image")
+@tracer.capture_method
+def generate_image() -> dict[str, Any]:
+    payload = parse_json_body(app.current_event.decoded_body)
+    prepared = service().prepare(payload)
+    result = service().generate(prepared, request_id=_request_id(), source="api")
+    metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.images))
+    logger.info("images stored", extra={"keys": [image.key for image in result.images]})
+    return result.to_dict()
+
+
+def _error(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({**body, "request_id": _request_id()}),
+        headers=headers,
+    )
+
+
+def invalid_request(error: InvalidRequestError) -> Response[str]:
+    metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+    logger.info("invalid request", extra={"field": error.field, "rule": error.rule})
+    return _error(HTTPStatus.BAD_REQUEST, {"message": str(error), "field": error.field, "code": error.code})
+
+
+def generation_failed(error: ImageGenError) -> Response[str]:
+    metrics.add_metric(name=f"Failed{error.code}", unit=MetricUnit.Count, value=1)
+    logger.warning("generation failed", extra={"code": error.code, "detail": error.detail})
+    body: dict[str, Any] = {"message": error.public_message, "code": error.code}
+    headers = None
+    if isinstance(error, ContentFilteredError):
+        status = HTTPStatus.BAD_REQUEST
+        body["field"] = "prompt"
+    elif isinstance(error, ThrottledError):
+        status = HTTPStatus.TOO_MANY_REQUESTS
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    elif isinstance(error, ModelTimeoutError):
+        status = HTTPStatus.GATEWAY_TIMEOUT
+    elif error.code == "ConfigurationError":
+        status = HTTPStatus.INTERNAL_SERVER_ERROR
+    else:
+        status = HTTPStatus.BAD_GATEWAY
+    return _error(status, body, headers)
+
+
+def unexpected(error: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return _error(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal error.", "code": "InternalError"})
+
+
+# Registered by call: Powertools' decorator is untyped. Most specific first is not required (MRO lookup).
+app.exception_handler(InvalidRequestError)(invalid_request)
+app.exception_handler(ImageGenError)(generation_failed)
+app.exception_handler(Exception)(unexpected)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

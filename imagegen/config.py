@@ -1,0 +1,61 @@
+"""Settings read from the environment, validated once per container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from imagegen.errors import ConfigurationError
+
+DEFAULT_MODEL_ID = "amazon.titan-image-generator-v1"
+DEFAULT_BEDROCK_REGION = "us-east-1"
+#: SigV4 presigned URLs are valid for at most 7 days.
+MAX_URL_EXPIRY_SECONDS = 604_800
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration shared by both handlers. See the README's configuration table."""
+
+    bucket_name: str
+    key_prefix: str = ""
+    model_id: str = DEFAULT_MODEL_ID
+    bedrock_region: str = DEFAULT_BEDROCK_REGION
+    url_expiry_seconds: int = 3600
+    bedrock_max_attempts: int = 3
+    bedrock_read_timeout_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``); a bad value raises ``ConfigurationError``."""
+        env = os.environ if env is None else env
+        bucket = env.get("BUCKET_NAME", "").strip()
+        if not bucket:
+            raise _bad("BUCKET_NAME is required")
+        return cls(
+            bucket_name=bucket,
+            key_prefix=env.get("KEY_PREFIX", "").strip().strip("/"),
+            model_id=env.get("MODEL_ID", "").strip() or DEFAULT_MODEL_ID,
+            bedrock_region=env.get("BEDROCK_REGION", "").strip() or DEFAULT_BEDROCK_REGION,
+            url_expiry_seconds=_int(env, "URL_EXPIRY_SECONDS", 3600, 1, MAX_URL_EXPIRY_SECONDS),
+            bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
+            bedrock_read_timeout_seconds=float(_int(env, "BEDROCK_READ_TIMEOUT_SECONDS", 60, 1, 900)),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise _bad(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bad(detail: str) -> ConfigurationError:
+    return ConfigurationError("The service is misconfigured.", detail=detail)

@@ -1,0 +1,115 @@
+"""Error types the handlers map to HTTP statuses (API) or to retry / dead-letter decisions (queue).
+
+Every error carries a stable ``code`` and a ``public_message`` that is safe to show to a client: text
+from AWS exceptions is logged, never put in ``public_message``.
+"""
+
+from __future__ import annotations
+
+
+class ImageGenError(Exception):
+    """Base class for every error the core raises on purpose."""
+
+    code = "ImageGenError"
+    #: Whether trying the same request again later may succeed.
+    transient = False
+
+    def __init__(self, public_message: str, *, detail: str | None = None) -> None:
+        super().__init__(detail or public_message)
+        self.public_message = public_message
+        self.detail = detail or public_message
+
+
+class ConfigurationError(ImageGenError):
+    """The deployment is misconfigured (missing environment variable, unsupported model id)."""
+
+    code = "ConfigurationError"
+
+
+class InvalidRequestError(ImageGenError):
+    """The request breaks a rule; ``field`` names the offending field (``body`` for the whole body)."""
+
+    code = "InvalidRequest"
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+# ---- Bedrock ----------------------------------------------------------------------------------
+
+
+class BedrockError(ImageGenError):
+    """A Bedrock call failed; subclasses say whether retrying can help."""
+
+    code = "BedrockError"
+
+    def __init__(self, public_message: str, *, aws_code: str = "", detail: str | None = None) -> None:
+        super().__init__(public_message, detail=detail)
+        self.aws_code = aws_code
+
+
+class TransientBedrockError(BedrockError):
+    """Worth retrying later: throttling, timeouts, service-side faults."""
+
+    code = "BedrockUnavailable"
+    transient = True
+
+
+class ThrottledError(TransientBedrockError):
+    """Bedrock kept throttling after the client's bounded retries."""
+
+    code = "Throttled"
+
+    def __init__(
+        self, public_message: str, *, retry_after_seconds: int, aws_code: str = "", detail: str | None = None
+    ) -> None:
+        super().__init__(public_message, aws_code=aws_code, detail=detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ModelTimeoutError(TransientBedrockError):
+    """The model did not answer in time."""
+
+    code = "ModelTimeout"
+
+
+class PermanentBedrockError(BedrockError):
+    """Retrying the same request cannot help."""
+
+    code = "BedrockRejected"
+
+
+class ContentFilteredError(PermanentBedrockError):
+    """The prompt or the generated image was blocked by the model's content filter."""
+
+    code = "ContentFiltered"
+
+
+class ModelAccessDeniedError(PermanentBedrockError):
+    """The function may not invoke the model (IAM, or model access not granted in the account)."""
+
+    code = "ModelAccessDenied"
+
+
+class ModelNotFoundError(PermanentBedrockError):
+    """The configured model does not exist in the Bedrock region."""
+
+    code = "ModelNotFound"
+
+
+class ModelResponseError(PermanentBedrockError):
+    """The model answered with something that is not a usable image."""
+
+    code = "ModelResponseInvalid"
+
+
+# ---- Storage ----------------------------------------------------------------------------------
+
+
+class StorageError(ImageGenError):
+    """S3 failed after botocore's retries; the image is not stored, so the request may be retried."""
+
+    code = "StorageUnavailable"
+    transient = True

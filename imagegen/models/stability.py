@@ -1,0 +1,86 @@
+"""Stability AI models on Bedrock: Stable Diffusion 3.5 Large, Stable Image Core and Stable Image Ultra.
+
+Body: ``{"prompt", "negative_prompt", "aspect_ratio", "seed", "output_format"}`` (+ ``"mode"`` for SD3.5);
+reply: ``{"images": [base64], "seeds": [int], "finish_reasons": [null | "Filter reason: ..."]}``.
+Limits: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html,
+.../model-parameters-diffusion-stable-image-core-text-image-request-response.html and
+.../model-parameters-diffusion-stable-ultra-text-image-request-response.html: prompt and negative_prompt
+at most 10,000 characters, the aspect ratios below, seed 0-4294967294, one image per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelResponseError
+from imagegen.models.base import Invocation, ModelAdapter, ModelImage, SeedSource, decode_png, random_seed
+from imagegen.request import ImageRequest
+
+ASPECT_RATIOS: tuple[tuple[int, int], ...] = (
+    (1, 1), (16, 9), (9, 16), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5),
+)  # fmt: skip
+
+
+class StabilityAdapter(ModelAdapter):
+    """One adapter for the three Stability text-to-image models; width/height select the aspect ratio."""
+
+    family = "Stability AI"
+    max_seed = 4_294_967_294
+    max_prompt_chars = 10_000
+
+    def prepare(self, request: ImageRequest, seed_source: SeedSource = random_seed) -> Invocation:
+        self.check_length("prompt", request.prompt, self.max_prompt_chars)
+        self.check_length("negativePrompt", request.negative_prompt, self.max_prompt_chars)
+        self.check_unsupported(request, "quality", "cfgScale")
+        self.check_range("numberOfImages", request.number_of_images, 1, 1)
+        aspect_ratio = self._aspect_ratio(request.width, request.height)
+        seed = self.pick_seed(request, seed_source)
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "aspect_ratio": aspect_ratio,
+            "seed": seed,
+            "output_format": "png",
+        }
+        if "sd3-5-large" in self.model_id:
+            body["mode"] = "text-to-image"
+        if request.negative_prompt is not None:
+            body["negative_prompt"] = request.negative_prompt
+        parameters = {"aspect_ratio": aspect_ratio, "seed": seed, "output_format": "png", "numberOfImages": 1}
+        return Invocation(body=body, seed=seed, parameters=parameters)
+
+    def _aspect_ratio(self, width: int | None, height: int | None) -> str:
+        if width is None and height is None:
+            return "1:1"
+        if width is None or height is None:
+            missing = "height" if height is None else "width"
+            raise InvalidRequestError(missing, "width and height must be given together")
+        for ratio_w, ratio_h in ASPECT_RATIOS:
+            if width * ratio_h == height * ratio_w:
+                return f"{ratio_w}:{ratio_h}"
+        allowed = ", ".join(f"{w}:{h}" for w, h in ASPECT_RATIOS)
+        raise InvalidRequestError("width", f"width:height must be one of the aspect ratios {allowed} for {self.family}")
+
+    def parse_response(self, payload: Mapping[str, Any], invocation: Invocation) -> list[ModelImage]:
+        reasons = payload.get("finish_reasons") or []
+        blocking = [reason for reason in reasons if reason]
+        if blocking:
+            reason = str(blocking[0])
+            if reason.lower().startswith("filter reason"):
+                raise ContentFilteredError(
+                    "The image was blocked by the model's content filter. Rephrase the prompt and try again.",
+                    aws_code="OutputBlocked",
+                    detail=reason,
+                )
+            raise ModelResponseError("The model failed to generate the image.", detail=reason)
+        images = payload.get("images")
+        if not isinstance(images, list) or not images:
+            raise ModelResponseError("The model returned no image.", detail="reply without images")
+        seeds = payload.get("seeds") or []
+        return [
+            ModelImage(
+                png=decode_png(encoded),
+                seed=seeds[index] if index < len(seeds) and isinstance(seeds[index], int) else invocation.seed,
+            )
+            for index, encoded in enumerate(images)
+        ]

@@ -1,0 +1,104 @@
+"""Storing generated PNGs in S3 with a JSON sidecar each, and handing out presigned GET URLs.
+
+Keys: ``{KEY_PREFIX}/generated_images/[{folder}/]{stem}-{index}.png`` and the same with ``.json``.
+The sidecar is written after its PNG, so an existing sidecar means the image is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagegen.errors import StorageError
+from imagegen.models import ModelImage
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+IMAGES_FOLDER = "generated_images"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """Where one image landed."""
+
+    key: str
+    s3_uri: str
+    url: str
+    seed: int
+
+
+def make_s3_client(*, max_attempts: int = 3) -> S3Client:
+    """A plain S3 client (SigV4, so presigned URLs work in every region) with bounded retries."""
+    config = Config(signature_version="s3v4", retries={"mode": "standard", "total_max_attempts": max_attempts})
+    return boto3.client("s3", config=config)
+
+
+class ImageStore:
+    """Writes images and sidecars under one bucket and key prefix."""
+
+    def __init__(self, s3: S3Client, bucket: str, key_prefix: str = "", url_expiry_seconds: int = 3600) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.base = f"{key_prefix.strip('/')}/{IMAGES_FOLDER}" if key_prefix.strip("/") else IMAGES_FOLDER
+        self.url_expiry_seconds = url_expiry_seconds
+
+    def image_key(self, stem: str, index: int, folder: str = "") -> str:
+        directory = f"{self.base}/{folder}" if folder else self.base
+        return f"{directory}/{stem}-{index}.png"
+
+    def save(
+        self,
+        images: Sequence[ModelImage],
+        *,
+        stem: str,
+        sidecar: Mapping[str, Any],
+        folder: str = "",
+    ) -> list[StoredImage]:
+        """Upload each image, then its sidecar (``sidecar`` plus the image's own seed, key and index)."""
+        stored = []
+        for index, image in enumerate(images):
+            key = self.image_key(stem, index, folder)
+            meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket}
+            self._put(key, image.png, "image/png")
+            self._put(_sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
+            stored.append(self._stored(key, image.seed))
+        return stored
+
+    def find_complete(self, *, stem: str, count: int, folder: str = "") -> list[StoredImage] | None:
+        """The images of an earlier, completed save of ``stem``; ``None`` if any is missing."""
+        found = []
+        for index in range(count):
+            key = self.image_key(stem, index, folder)
+            try:
+                body = self._s3.get_object(Bucket=self.bucket, Key=_sidecar_key(key))["Body"].read()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                    return None
+                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+            except BotoCoreError as exc:
+                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+            found.append(self._stored(key, int(json.loads(body)["seed"])))
+        return found
+
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+
+    def _stored(self, key: str, seed: int) -> StoredImage:
+        url = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_expiry_seconds
+        )
+        return StoredImage(key=key, s3_uri=f"s3://{self.bucket}/{key}", url=url, seed=seed)
+
+
+def _sidecar_key(image_key: str) -> str:
+    return image_key.removesuffix(".png") + ".json"
