@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -90,6 +91,10 @@ def generation_failed(error: ImageGenError) -> Response[str]:
     return _error(status, body, headers)
 
 
+def not_found(error: NotFoundError) -> Response[str]:
+    return _error(HTTPStatus.NOT_FOUND, {"message": "Not found: use POST /generate-image.", "code": "NotFound"})
+
+
 def unexpected(error: Exception) -> Response[str]:
     logger.exception("unexpected error")
     return _error(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal error.", "code": "InternalError"})
@@ -98,6 +103,7 @@ def unexpected(error: Exception) -> Response[str]:
 # Registered by call: Powertools' decorator is untyped. Most specific first is not required (MRO lookup).
 app.exception_handler(InvalidRequestError)(invalid_request)
 app.exception_handler(ImageGenError)(generation_failed)
+app.not_found(not_found)
 app.exception_handler(Exception)(unexpected)
 
 

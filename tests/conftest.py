@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
 from moto import mock_aws
 
+from imagegen.storage import make_s3_client
 from tests.fakes import FakeBedrock
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def s3() -> Iterator[S3Client]:
     with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
+        client = make_s3_client()
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         yield client
 

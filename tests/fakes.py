@@ -9,9 +9,16 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
+
+from imagegen.config import Settings
+from imagegen.service import ImageService
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from mypy_boto3_s3 import S3Client
 
 
 def make_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
@@ -32,7 +39,7 @@ def b64png(width: int = 8, height: int = 8) -> str:
 
 def client_error(code: str, message: str = "upstream said no", status: int = 400) -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},  # type: ignore[typeddict-item]
         "InvokeModel",
     )
 
@@ -61,3 +68,51 @@ class FakeBedrock:
             raise reply
         payload = reply(body) if callable(reply) else reply
         return {"body": io.BytesIO(json.dumps(payload).encode()), "contentType": "application/json"}
+
+
+def api_event(
+    body: str | None, *, path: str = "/generate-image", method: str = "POST", request_id: str = "req-0001"
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event as the Lambda integration delivers it."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json", "x-api-key": "test-key"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/Prod{path}",
+            "stage": "Prod",
+            "requestId": request_id,
+            "accountId": "123456789012",
+            "apiId": "abcdef1234",
+            "identity": {"sourceIp": "127.0.0.1", "apiKey": "test-key"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "GenerateImageFunction"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:GenerateImageFunction"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "lambda-req-1"
+    log_group_name: str = "/aws/lambda/GenerateImageFunction"
+    log_stream_name: str = "stream"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 28_000
+
+
+def make_service(settings: Settings, bedrock: FakeBedrock, s3: S3Client) -> ImageService:
+    """An ``ImageService`` on the fake Bedrock and a (moto) S3 client."""
+    return ImageService(settings, bedrock=cast("BedrockRuntimeClient", bedrock), s3=s3)

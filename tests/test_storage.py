@@ -1,0 +1,73 @@
+"""S3 storage: key layout, sidecars, presigned URLs, and finding an earlier complete save."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from imagegen.models import ModelImage
+from imagegen.storage import ImageStore
+from tests.conftest import BUCKET
+from tests.fakes import make_png
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@pytest.mark.parametrize(
+    ("prefix", "folder", "expected"),
+    [
+        ("", "", "generated_images/req-1-0.png"),
+        ("candidate42", "", "candidate42/generated_images/req-1-0.png"),
+        ("/candidate42/", "from_queue", "candidate42/generated_images/from_queue/req-1-0.png"),
+    ],
+)
+def test_keys_live_under_the_prefix(s3: S3Client, prefix: str, folder: str, expected: str) -> None:
+    store = ImageStore(s3, BUCKET, prefix)
+    [stored] = store.save([ModelImage(make_png(), 7)], stem="req-1", sidecar={"prompt": "p"}, folder=folder)
+    assert stored.key == expected
+    assert stored.s3_uri == f"s3://{BUCKET}/{expected}"
+    obj = s3.get_object(Bucket=BUCKET, Key=expected)
+    assert obj["Body"].read() == make_png()
+    assert obj["ContentType"] == "image/png"
+
+
+def test_each_image_gets_a_sidecar_with_its_own_seed(s3: S3Client) -> None:
+    store = ImageStore(s3, BUCKET)
+    images = [ModelImage(make_png(), 1), ModelImage(make_png(4, 4), 2)]
+    store.save(images, stem="req-2", sidecar={"prompt": "a cat", "model": "m", "request_id": "req-2"})
+    sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key="generated_images/req-2-1.json")["Body"].read())
+    assert sidecar == {
+        "prompt": "a cat",
+        "model": "m",
+        "request_id": "req-2",
+        "seed": 2,
+        "image_index": 1,
+        "image_key": "generated_images/req-2-1.png",
+        "bucket": BUCKET,
+    }
+
+
+def test_presigned_url_points_at_the_object_and_expires(s3: S3Client) -> None:
+    store = ImageStore(s3, BUCKET, url_expiry_seconds=900)
+    [stored] = store.save([ModelImage(make_png(), 1)], stem="req-3", sidecar={})
+    url = urlparse(stored.url)
+    assert url.path.endswith("/generated_images/req-3-0.png")
+    query = parse_qs(url.query)
+    assert query["X-Amz-Expires"] == ["900"]
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+
+
+def test_find_complete_sees_only_finished_saves(s3: S3Client) -> None:
+    store = ImageStore(s3, BUCKET)
+    assert store.find_complete(stem="msg-1", count=1, folder="from_queue") is None
+    store.save([ModelImage(make_png(), 5)], stem="msg-1", sidecar={}, folder="from_queue")
+    found = store.find_complete(stem="msg-1", count=1, folder="from_queue")
+    assert found is not None
+    assert [(image.key, image.seed) for image in found] == [("generated_images/from_queue/msg-1-0.png", 5)]
+    # A PNG whose sidecar was never written is an unfinished save.
+    s3.put_object(Bucket=BUCKET, Key="generated_images/from_queue/msg-2-0.png", Body=make_png())
+    assert store.find_complete(stem="msg-2", count=1, folder="from_queue") is None
