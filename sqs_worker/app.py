@@ -1,0 +1,93 @@
+"""Queue Lambda: SQS event source with ``ReportBatchItemFailures``.
+
+A thin adapter around ``imagegen.queue.QueueWorker``: Powertools' async batch processor runs the records
+of a batch concurrently (bounded by ``WORKER_CONCURRENCY``) and reports only the transient failures back
+to SQS; permanent failures were already moved to the dead-letter queue with their reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagegen.config import Settings
+from imagegen.errors import ConfigurationError
+from imagegen.queue import Outcome, QueueMessage, QueueWorker, make_sqs_client
+from imagegen.service import ImageService
+
+logger = Logger(service="imagegen-worker")
+tracer = Tracer(service="imagegen-worker")
+metrics = Metrics(namespace="ImageGen", service="imagegen-worker")
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_OUTCOME_METRICS = {
+    Outcome.GENERATED: "ImagesGenerated",
+    Outcome.ALREADY_DONE: "DuplicateDeliveriesSkipped",
+    Outcome.DEAD_LETTERED: "MessagesDeadLettered",
+}
+
+
+@functools.cache
+def worker() -> QueueWorker:
+    """One worker (and so one set of AWS clients) per container."""
+    settings = Settings.from_env()
+    if not settings.dead_letter_queue_url:
+        raise ConfigurationError("The worker is misconfigured.", detail="DEAD_LETTER_QUEUE_URL is required")
+    return QueueWorker(
+        ImageService(settings),
+        make_sqs_client(),
+        settings.dead_letter_queue_url,
+        retry_base_seconds=settings.retry_base_seconds,
+    )
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    """The threads that run records; its size is the bound on concurrent Bedrock calls."""
+    return ThreadPoolExecutor(max_workers=worker().service.settings.worker_concurrency, thread_name_prefix="record")
+
+
+def process_record(record: SQSRecord) -> Outcome:
+    message = QueueMessage(
+        message_id=record.message_id,
+        body=record.body,
+        receipt_handle=record.receipt_handle,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+        source_queue_arn=record.event_source_arn,
+    )
+    try:
+        result = worker().process(message)
+    except Exception:
+        logger.warning(
+            "message will be retried",
+            exc_info=True,
+            extra={"message_id": message.message_id, "receive_count": message.receive_count},
+        )
+        raise
+    details: dict[str, Any] = {"outcome": result.outcome.value}
+    if result.generation:
+        details["keys"] = [image.key for image in result.generation.images]
+    if result.error:
+        details.update(error_code=result.error.code, error_detail=result.error.detail)
+    logger.info("message handled", extra={"message_id": message.message_id, **details})
+    metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    return result.outcome
+
+
+async def record_handler(record: SQSRecord) -> Outcome:
+    return await asyncio.get_running_loop().run_in_executor(_executor(), process_record, record)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(async_process_partial_response(event, record_handler, processor, context))
