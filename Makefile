@@ -14,7 +14,9 @@ LAMBDA_REQUIREMENTS := build/lambda-requirements.txt
 SAM := $(UV) tool run --from aws-sam-cli sam
 CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
 
-.PHONY: help install test lint format sam-validate checkov clean
+WORKER_ZIP := build/sqs_worker.zip
+
+.PHONY: help install test lint format sam-validate checkov package clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,17 +53,27 @@ $(LAMBDA_REQUIREMENTS): uv.lock
 	  | grep -vE '^($(RUNTIME_PROVIDED))==' > $@
 
 # $(call lambda_bundle,HANDLER_DIR,DEST): handler + shared core + third-party dependencies for arm64/py3.13.
+# boto3 and its dependencies come with the Lambda runtime and are left out.
 define lambda_bundle
 	mkdir -p $(2)
 	$(UV) pip install --quiet --target $(2) --python-version $(LAMBDA_PYTHON) \
-	  --python-platform $(LAMBDA_PLATFORM) --only-binary :all: -r $(LAMBDA_REQUIREMENTS)
+	  --python-platform $(LAMBDA_PLATFORM) --only-binary :all: --no-deps -r $(LAMBDA_REQUIREMENTS)
+	rm -rf $(2)/bin $(2)/.lock
 	cp -r imagegen $(1) $(2)/
+	rm -rf $(2)/imagegen/local $(2)/imagegen/cli.py  # developer tooling, not Lambda code
 	find $(2) -name __pycache__ -prune -exec rm -rf {} +
 endef
 
 # Called by `sam build` (BuildMethod: makefile, build_in_source in samconfig.toml).
 build-GenerateImageFunction: $(LAMBDA_REQUIREMENTS)
 	$(call lambda_bundle,generate_image,$(ARTIFACTS_DIR))
+
+package: $(WORKER_ZIP) ## Build the queue worker's deployment zip for Terraform (build/sqs_worker.zip)
+
+$(WORKER_ZIP): Makefile $(LAMBDA_REQUIREMENTS) $(shell find imagegen sqs_worker -name '*.py') tools/deterministic_zip.py
+	rm -rf build/sqs_worker
+	$(call lambda_bundle,sqs_worker,build/sqs_worker)
+	python3 tools/deterministic_zip.py build/sqs_worker $@
 
 clean: ## Remove build output
 	rm -rf build .aws-sam
