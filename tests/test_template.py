@@ -1,0 +1,573 @@
+"""Checks on template.yaml: the CloudFormation that the SAM transform produces, and the linters.
+
+The template is read with cfn-lint's YAML loader (it understands ``!Ref``/``!Sub``) and transformed
+with aws-sam-translator, in-process when the venv has it, otherwise with the Python of the
+``aws-sam-cli`` uv tool (which bundles it). A small evaluator then resolves ``Ref``/``Fn::Sub``/
+``Fn::If`` for concrete parameter values, so the assertions compare real ARNs and names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO_ROOT / "template.yaml"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+STACK = "imagegen-api"
+
+API_ID = "ImageApi"
+FUNCTION_ID = "GenerateImageFunction"
+BUCKET_ID = "ImagesBucket"
+
+# AWS managed policies that may be attached; none of them grants Bedrock or S3 access.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+}
+
+# Parameter sets the template must handle: created vs existing bucket, with and without a prefix.
+SCENARIOS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "prefix": {"KeyPrefix": "candidate42"},
+    "existing-bucket": {"ImagesBucketName": "existing-bucket", "KeyPrefix": "candidate42"},
+    "existing-bucket-no-prefix": {"ImagesBucketName": "existing-bucket"},
+}
+
+_TRANSFORM_SCRIPT = """
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+request = json.load(sys.stdin)
+print(json.dumps(transform(request["template"], request["parameters"], NoManagedPolicies())))
+"""
+
+_NO_VALUE = object()
+
+
+# --------------------------------------------------------------------------------------- loading --
+def load_sam_template() -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
+
+    # A JSON round trip turns cfn-lint's node classes into plain dicts, lists and strings.
+    template: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
+    return template
+
+
+def _translator_command() -> list[str]:
+    if importlib.util.find_spec("samtranslator") is not None:
+        return [sys.executable]
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("aws-sam-translator is not installed and uv (for the aws-sam-cli tool) is not on PATH")
+    return [uv, "tool", "run", "--from", "aws-sam-cli", "python"]
+
+
+def transform_template(sam_template: dict[str, Any]) -> dict[str, Any]:
+    template = json.loads(json.dumps(sam_template))
+    # As `sam validate` does: a local CodeUri is only valid after `sam package`.
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    request = {"template": template, "parameters": {"AWS::Region": REGION, "AWS::Partition": "aws"}}
+    env = {**os.environ, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+    result = subprocess.run(
+        [*_translator_command(), "-c", _TRANSFORM_SCRIPT],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"SAM transform failed:\n{result.stderr}"
+    transformed: dict[str, Any] = json.loads(result.stdout)
+    return transformed
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return load_sam_template()
+
+
+@pytest.fixture(scope="module")
+def cfn(sam_template: dict[str, Any]) -> dict[str, Any]:
+    """The transformed CloudFormation template."""
+    return transform_template(sam_template)
+
+
+# ------------------------------------------------------------------------------------ evaluation --
+class Resolver:
+    """Resolves the intrinsic functions this template uses for one set of parameter values.
+
+    A resource's ``Ref`` becomes ``<LogicalId>`` and ``Fn::GetAtt`` becomes ``<LogicalId.Attr>``.
+    """
+
+    def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> None:
+        values = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+        values.update(overrides or {})
+        self.values = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": STACK,
+            **values,
+        }
+        self.conditions: Mapping[str, Any] = template.get("Conditions", {})
+        self.resources: Mapping[str, Any] = template["Resources"]
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.conditions[name]))
+
+    def exists(self, logical_id: str) -> bool:
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in (self.resolve(i) for i in node) if item is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key.startswith("Fn::"):
+                return self._function(key, arg)
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def _function(self, name: str, arg: Any) -> Any:
+        if name == "Fn::If":
+            condition, if_true, if_false = arg
+            return self.resolve(if_true if self.condition(condition) else if_false)
+        if name == "Fn::Equals":
+            left, right = self.resolve(arg)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not self.resolve(arg[0])
+        if name == "Fn::And":
+            return all(self.resolve(arg))
+        if name == "Fn::Or":
+            return any(self.resolve(arg))
+        if name == "Fn::Sub":
+            return self._sub(arg)
+        if name == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(item) for item in self.resolve(items))
+        if name == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            assert logical_id in self.resources, f"GetAtt to unknown resource {logical_id}"
+            return f"<{logical_id}.{attribute}>"
+        raise AssertionError(f"the test resolver does not know {name}")
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name in self.values:
+            return self.values[name]
+        assert name in self.resources, f"Ref to unknown name {name}"
+        assert self.exists(name), f"Ref to {name}, which this parameter set does not create"
+        return f"<{name}>"
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+        resolved = {key: self.resolve(value) for key, value in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in resolved:
+                return str(resolved[name])
+            if "." in name and name.split(".", 1)[0] in self.resources:
+                return str(self._function("Fn::GetAtt", name))
+            return str(self._ref(name))
+
+        return re.sub(r"\$\{([^!}][^}]*)\}", replace, text)
+
+
+def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, Any]:
+    return {lid: r for lid, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_documents(template: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM policy document: inline role policies, IAM policies and managed policies."""
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] in {"AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"}:
+            for policy in properties.get("Policies", []):
+                yield logical_id, policy["PolicyDocument"]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            yield logical_id, properties["PolicyDocument"]
+
+
+def allow_statements(template: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical_id, statement)
+        for logical_id, document in policy_documents(template)
+        for statement in as_list(document["Statement"])
+        if statement["Effect"] == "Allow"
+    ]
+
+
+def actions(statement: Mapping[str, Any]) -> list[str]:
+    return [str(action) for action in as_list(statement.get("Action", []))]
+
+
+def statements_with_action(template: Mapping[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for _, s in allow_statements(template) if action in actions(s)]
+
+
+def function_properties(cfn: Mapping[str, Any]) -> dict[str, Any]:
+    function = cfn["Resources"][FUNCTION_ID]
+    assert function["Type"] == "AWS::Lambda::Function"
+    properties: dict[str, Any] = function["Properties"]
+    return properties
+
+
+# -------------------------------------------------------------------------------------- API key --
+def test_every_api_method_requires_an_api_key(cfn):
+    checked = []
+    for method in resources_of_type(cfn, "AWS::ApiGateway::Method").values():
+        if method["Properties"].get("HttpMethod", "").upper() != "OPTIONS":
+            assert method["Properties"].get("ApiKeyRequired") is True
+            checked.append(method["Properties"].get("HttpMethod"))
+    # SAM describes the routes in the RestApi's OpenAPI body rather than as Method resources.
+    for rest_api in resources_of_type(cfn, "AWS::ApiGateway::RestApi").values():
+        body = rest_api["Properties"]["Body"]
+        schemes = body.get("components", {}).get("securitySchemes") or body.get("securityDefinitions", {})
+        api_key_schemes = {
+            name
+            for name, scheme in schemes.items()
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header" and scheme.get("name") == "x-api-key"
+        }
+        for path, operations in body["paths"].items():
+            for verb, operation in operations.items():
+                if verb.lower() == "options":
+                    continue
+                requirements = operation.get("security", [])
+                assert any(set(req) & api_key_schemes for req in requirements), f"{verb} {path} has no API key"
+                checked.append((path, verb))
+    assert ("/generate-image", "post") in checked
+
+
+def test_usage_plan_throttles_and_limits_the_api_key(cfn, sam_template):
+    plans = resources_of_type(cfn, "AWS::ApiGateway::UsagePlan")
+    assert len(plans) == 1
+    ((plan_id, plan),) = plans.items()
+    properties = plan["Properties"]
+    defaults = {
+        name: int(spec["Default"]) for name, spec in sam_template["Parameters"].items() if name.startswith("Api")
+    }
+    assert int(properties["Throttle"]["RateLimit"]) == defaults["ApiThrottleRateLimit"]
+    assert int(properties["Throttle"]["BurstLimit"]) == defaults["ApiThrottleBurstLimit"]
+    assert int(properties["Quota"]["Limit"]) == defaults["ApiDailyQuota"]
+    assert properties["Quota"]["Period"] == "DAY"
+    assert properties["ApiStages"] == [{"ApiId": {"Ref": API_ID}, "Stage": {"Ref": f"{API_ID}ProdStage"}}]
+
+    keys = resources_of_type(cfn, "AWS::ApiGateway::ApiKey")
+    assert list(keys) == [f"{API_ID}ApiKey"]
+    assert keys[f"{API_ID}ApiKey"]["Properties"]["Enabled"] is True
+
+    plan_keys = [r["Properties"] for r in resources_of_type(cfn, "AWS::ApiGateway::UsagePlanKey").values()]
+    assert plan_keys == [{"KeyId": {"Ref": f"{API_ID}ApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": plan_id}}]
+
+
+def test_the_prod_stage_is_traced_logged_and_throttled(cfn):
+    stages = resources_of_type(cfn, "AWS::ApiGateway::Stage")
+    assert [s["Properties"]["StageName"] for s in stages.values()] == ["Prod"]  # no stray "Stage" stage
+    stage = next(iter(stages.values()))["Properties"]
+    assert stage["TracingEnabled"] is True
+
+    destination = stage["AccessLogSetting"]["DestinationArn"]
+    log_group_id = destination["Fn::GetAtt"][0]
+    assert cfn["Resources"][log_group_id]["Type"] == "AWS::Logs::LogGroup"
+    assert "RetentionInDays" in cfn["Resources"][log_group_id]["Properties"]
+    log_format = json.loads(stage["AccessLogSetting"]["Format"])
+    assert log_format["requestId"] == "$context.requestId"
+    assert "$context.identity.apiKeyId" in log_format.values()
+
+    (settings,) = stage["MethodSettings"]
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(settings)
+    assert settings.get("CachingEnabled", False) is False
+    assert settings.get("DataTraceEnabled", False) is False  # would log request bodies
+
+
+# ------------------------------------------------------------------------------------- function --
+def test_function_runtime_and_limits(cfn):
+    properties = function_properties(cfn)
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "generate_image.app.lambda_handler"
+    assert properties["Timeout"] < 29  # API Gateway's integration timeout
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert 128 <= properties["MemorySize"] <= 10240
+
+    # The Bedrock read timeout, times the attempts, must end before the function does.
+    env = Resolver(cfn).resolve(properties["Environment"]["Variables"])
+    budget = int(env["BEDROCK_READ_TIMEOUT_SECONDS"]) * int(env["BEDROCK_MAX_ATTEMPTS"])
+    assert budget < properties["Timeout"]
+
+
+def test_function_is_built_by_the_makefile(sam_template):
+    function = sam_template["Resources"][FUNCTION_ID]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    assert function["Properties"]["CodeUri"] == "."
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(rf"^build-{FUNCTION_ID}:", makefile, re.MULTILINE)
+
+
+def test_function_log_group_has_retention(cfn):
+    groups = resources_of_type(cfn, "AWS::Logs::LogGroup")
+    names = {lid: Resolver(cfn).resolve(g["Properties"]["LogGroupName"]) for lid, g in groups.items()}
+    function_groups = [lid for lid, name in names.items() if name == f"/aws/lambda/<{FUNCTION_ID}>"]
+    assert len(function_groups) == 1
+    retention = groups[function_groups[0]]["Properties"]["RetentionInDays"]
+    assert Resolver(cfn).resolve(retention) == "30"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_function_environment(cfn, scenario):
+    from imagegen.config import Settings
+
+    overrides = SCENARIOS[scenario]
+    env = Resolver(cfn, overrides).resolve(function_properties(cfn)["Environment"]["Variables"])
+    expected_bucket = overrides.get("ImagesBucketName") or f"<{BUCKET_ID}>"
+    assert env["BUCKET_NAME"] == expected_bucket
+    assert env["KEY_PREFIX"] == overrides.get("KeyPrefix", "")
+    assert env["MODEL_ID"] == "amazon.titan-image-generator-v1"
+    assert env["BEDROCK_REGION"] == "us-east-1"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "imagegen-api"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ImageGen"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+    # The application accepts exactly what the template sets.
+    settings = Settings.from_env({k: str(v) for k, v in env.items()})
+    assert settings.bucket_name == expected_bucket
+    assert settings.key_prefix == overrides.get("KeyPrefix", "")
+    assert settings.url_expiry_seconds == 3600
+
+
+# ------------------------------------------------------------------------------------------- IAM --
+def test_no_bedrock_or_s3_permission_on_a_wildcard_resource(cfn):
+    statements = allow_statements(cfn)
+    assert statements, "no IAM statements found"
+    for scenario, overrides in SCENARIOS.items():
+        resolver = Resolver(cfn, overrides)
+        for logical_id, statement in statements:
+            assert "NotAction" not in statement and "NotResource" not in statement, logical_id
+            for action in actions(statement):
+                assert action != "*", f"{logical_id}: Action '*'"
+                service, _, operation = action.lower().partition(":")
+                if service not in {"bedrock", "s3"}:
+                    continue
+                assert "*" not in operation, f"{logical_id}: wildcard action {action}"
+                for resource in as_list(resolver.resolve(statement["Resource"])):
+                    assert resource != "*", f"{logical_id}: {action} on '*' ({scenario})"
+                    assert "*" not in resource.removesuffix("/*"), f"{logical_id}: {action} on {resource}"
+
+    for logical_id, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert Resolver(cfn).resolve(arn) in ALLOWED_MANAGED_POLICIES, f"{logical_id}: {arn}"
+
+
+def test_bedrock_permission_is_the_exact_model(cfn):
+    (statement,) = statements_with_action(cfn, "bedrock:InvokeModel")
+    assert actions(statement) == ["bedrock:InvokeModel"]
+    (resource,) = as_list(statement["Resource"])
+    assert "foundation-model/${ModelId}" in resource["Fn::Sub"]
+    assert Resolver(cfn).resolve(resource) == (
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1"
+    )
+    other = Resolver(cfn, {"ModelId": "amazon.nova-canvas-v1:0", "BedrockRegion": "us-west-2"})
+    assert other.resolve(resource) == "arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-canvas-v1:0"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("defaults", f"arn:aws:s3:::<{BUCKET_ID}>/generated_images/*"),
+        ("prefix", f"arn:aws:s3:::<{BUCKET_ID}>/candidate42/generated_images/*"),
+        ("existing-bucket", "arn:aws:s3:::existing-bucket/candidate42/generated_images/*"),
+        ("existing-bucket-no-prefix", "arn:aws:s3:::existing-bucket/generated_images/*"),
+    ],
+)
+def test_s3_permission_is_the_generated_images_prefix(cfn, scenario, expected):
+    from imagegen.storage import IMAGES_FOLDER
+
+    (statement,) = statements_with_action(cfn, "s3:PutObject")
+    assert sorted(actions(statement)) == ["s3:GetObject", "s3:PutObject"]
+    assert [s for _, s in allow_statements(cfn) if any(a.lower().startswith("s3:") for a in actions(s))] == [statement]
+    resources = as_list(Resolver(cfn, SCENARIOS[scenario]).resolve(statement["Resource"]))
+    assert resources == [expected]
+    assert expected.endswith(f"/{IMAGES_FOLDER}/*")  # the folder the code writes to
+
+
+# ----------------------------------------------------------------------------------------- bucket --
+def test_bucket_is_created_only_without_a_bucket_name(cfn, sam_template):
+    bucket = cfn["Resources"][BUCKET_ID]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["Condition"] == "CreateBucket"
+    assert sam_template["Parameters"]["ImagesBucketName"]["Default"] == ""
+    assert Resolver(cfn).exists(BUCKET_ID)
+    assert Resolver(cfn, {"ImagesBucketName": "existing-bucket"}).exists(BUCKET_ID) is False
+    for logical_id in resources_of_type(cfn, "AWS::S3::BucketPolicy"):
+        assert cfn["Resources"][logical_id]["Condition"] == "CreateBucket"
+
+
+def test_created_bucket_is_private_and_encrypted(cfn):
+    properties = cfn["Resources"][BUCKET_ID]["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    rules = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules
+    assert all(r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"} for r in rules)
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert properties["VersioningConfiguration"]["Status"] == "Enabled"
+    assert "AccessControl" not in properties
+
+
+def test_bucket_policy_denies_plain_http(cfn):
+    policies = resources_of_type(cfn, "AWS::S3::BucketPolicy")
+    assert len(policies) == 1
+    properties = next(iter(policies.values()))["Properties"]
+    assert properties["Bucket"] == {"Ref": BUCKET_ID}
+    resolver = Resolver(cfn)
+    denials = [
+        s
+        for s in as_list(properties["PolicyDocument"]["Statement"])
+        if s["Effect"] == "Deny"
+        and s["Principal"] in ("*", {"AWS": "*"})
+        and "s3:*" in as_list(s["Action"])
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
+    assert len(denials) == 1
+    assert set(as_list(resolver.resolve(denials[0]["Resource"]))) == {
+        f"<{BUCKET_ID}.Arn>",
+        f"<{BUCKET_ID}.Arn>/*",
+    }
+
+
+# ---------------------------------------------------------------------------------------- outputs --
+def test_outputs(cfn):
+    outputs = cfn["Outputs"]
+    assert {"ApiUrl", "ApiKeyId", "ImagesBucketName", "FunctionName"} <= set(outputs)
+    resolver = Resolver(cfn)
+    assert resolver.resolve(outputs["ApiUrl"]["Value"]) == (
+        f"https://<{API_ID}>.execute-api.{REGION}.amazonaws.com/Prod/generate-image"
+    )
+    assert cfn["Resources"][API_ID]["Type"] == "AWS::ApiGateway::RestApi"
+    assert "/generate-image" in cfn["Resources"][API_ID]["Properties"]["Body"]["paths"]
+
+    key_ref = outputs["ApiKeyId"]["Value"]["Ref"]
+    assert cfn["Resources"][key_ref]["Type"] == "AWS::ApiGateway::ApiKey"
+    assert "get-api-key" in outputs["ApiKeyId"]["Description"]
+    assert "--include-value" in outputs["ApiKeyId"]["Description"]
+
+    function_ref = outputs["FunctionName"]["Value"]["Ref"]
+    assert cfn["Resources"][function_ref]["Type"] == "AWS::Lambda::Function"
+
+    assert resolver.resolve(outputs["ImagesBucketName"]["Value"]) == f"<{BUCKET_ID}>"
+    existing = Resolver(cfn, {"ImagesBucketName": "existing-bucket"})
+    assert existing.resolve(outputs["ImagesBucketName"]["Value"]) == "existing-bucket"
+
+
+def test_api_waits_for_the_optional_account_logging_role(cfn):
+    resources = cfn["Resources"]
+    assert resources["ApiGatewayAccount"]["Condition"] == "ConfigureApiGatewayAccount"
+    assert Resolver(cfn).exists("ApiGatewayAccount") is False  # never touched by default
+    handle = as_list(resources[API_ID]["DependsOn"])
+    assert handle == ["ApiGatewayAccountReady"]
+    enabled = Resolver(cfn, {"ConfigureApiGatewayLoggingRole": "true"})
+    assert enabled.resolve(resources["ApiGatewayAccountReady"]["Metadata"]) == {
+        "ApiGatewayAccount": "<ApiGatewayAccount>"
+    }
+
+
+# --------------------------------------------------------------------------------------- linters --
+def test_every_checkov_skip_in_the_template_has_a_reason(sam_template):
+    skips = [
+        (logical_id, skip)
+        for logical_id, resource in sam_template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for logical_id, skip in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (logical_id, skip)
+        assert len(str(skip.get("comment", "")).split()) >= 5, f"{logical_id}: {skip['id']} needs a reason"
+
+
+def _uv() -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH (needed to run aws-sam-cli / checkov as uv tools)")
+    return uv
+
+
+@pytest.mark.slow
+def test_cfn_lint_is_clean():
+    from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=[REGION]))
+    problems = [str(m) for m in matches if not m.rule.id.startswith("I")]
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_sam_validate_lint():
+    cmd = [_uv(), "tool", "run", "--from", "aws-sam-cli", "sam", "validate", "--lint"]
+    cmd += ["--template", str(TEMPLATE), "--region", REGION]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_checkov_passes_and_every_skip_has_a_reason():
+    # No --quiet: it would drop the passed and skipped checks from the JSON report.
+    cmd = [_uv(), "tool", "run", "checkov", "--skip-download", "--compact", "--framework", "cloudformation"]
+    cmd += ["-f", str(TEMPLATE), "-o", "json"]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
+    report = json.loads(result.stdout)
+    if isinstance(report, list):  # one entry per framework
+        (report,) = (r for r in report if r.get("check_type") == "cloudformation")
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == []
+    assert report["summary"]["failed"] == 0
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 0
+    skipped = report["results"]["skipped_checks"]
+    without_reason = [
+        (c["check_id"], c["resource"])
+        for c in skipped
+        if str(c["check_result"].get("suppress_comment") or "").strip() in {"", "No comment provided"}
+    ]
+    assert without_reason == []
+    assert result.returncode == 0, result.stderr
