@@ -1,0 +1,63 @@
+"""Just enough of the Lambda runtime to call a handler in-process: a context object and a timeout."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class InvocationTimeout(Exception):
+    """The handler did not return within its timeout."""
+
+
+@dataclass
+class LocalLambdaContext:
+    """Mirrors the attributes of ``awslambdaric``'s context that Powertools reads."""
+
+    function_name: str
+    timeout_seconds: float
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """Runs a handler like Lambda does: one event at a time per call, with a hard timeout."""
+
+    def __init__(self, name: str, handler: Handler, *, timeout_seconds: float, max_concurrency: int = 10) -> None:
+        self.name = name
+        self.handler = handler
+        self.timeout_seconds = timeout_seconds
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=name)
+
+    def invoke(self, event: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
+        """Return the handler's result; raise ``InvocationTimeout`` or the handler's own exception."""
+        timeout = timeout_seconds or self.timeout_seconds
+        context = LocalLambdaContext(function_name=self.name, timeout_seconds=timeout)
+        future = self._pool.submit(self.handler, event, context)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            # Like a Lambda timeout, the caller gives up; the thread finishes on its own.
+            raise InvocationTimeout(f"{self.name} timed out after {timeout:g} s") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
