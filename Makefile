@@ -16,7 +16,7 @@ CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov package clean
+.PHONY: help install test lint format sam-validate checkov package demo local emulator clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -67,6 +67,15 @@ endef
 # Called by `sam build` (BuildMethod: makefile, build_in_source in samconfig.toml).
 build-GenerateImageFunction: $(LAMBDA_REQUIREMENTS)
 	$(call lambda_bundle,generate_image,$(ARTIFACTS_DIR))
+
+demo: install ## Start the local stack, make one image via the API and one via the queue (./out), stop
+	$(BIN)/imagegen demo
+
+local: install ## Run the whole system locally until Ctrl-C (API :3000, AWS :4566, Bedrock emulator :4567)
+	$(BIN)/imagegen local
+
+emulator: install ## Run only the Bedrock emulator on :4567
+	$(BIN)/python -m imagegen.local.bedrock_emulator --port 4567
 
 package: $(WORKER_ZIP) ## Build the queue worker's deployment zip for Terraform (build/sqs_worker.zip)
 

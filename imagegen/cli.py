@@ -367,6 +367,7 @@ def _stack_config(args: argparse.Namespace, **overrides: Any) -> Any:
         "max_concurrency": args.max_concurrency,
         "state_file": args.state_file,
         "log_level": "INFO" if args.verbose else "WARNING",
+        "duplicate_delivery_rate": args.duplicate_rate,
         "emulator": emulator,
         **overrides,
     }
@@ -468,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--rpm", type=int, help="emulated requests-per-minute quota ($BEDROCK_EMULATOR_RPM)")
         sub.add_argument("--fault-rate", type=float, help="share of emulated faults ($BEDROCK_EMULATOR_FAULT_RATE)")
         sub.add_argument("--blocked-words", help="comma-separated ($BEDROCK_EMULATOR_BLOCKED_WORDS)")
+        sub.add_argument("--duplicate-rate", type=float, default=0.0, help="share of batches delivered twice")
         sub.add_argument("--verbose", action="store_true", help="show the handlers' logs")
         if name == "demo":
             sub.add_argument("--out", type=Path, default=DEFAULT_OUT)

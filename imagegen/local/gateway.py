@@ -153,8 +153,10 @@ def _handler_class(gateway: LocalApiGateway) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > gateway.max_payload_bytes:
+                remaining = length  # drain the body in chunks so the client sees the reply, not a reset
+                while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 16))):
+                    remaining -= len(chunk)
                 status, headers, body = _json(413, {"message": "Request Too Long"}, str(uuid.uuid4()))
-                self.close_connection = True  # the oversized body is not read
             else:
                 raw = self.rfile.read(length) if length else b""
                 status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
