@@ -172,10 +172,11 @@ def test_plain_text_message_becomes_an_image(endpoints: Any) -> None:
 def test_permanently_bad_messages_land_in_the_dlq_with_their_reason(endpoints: Any) -> None:
     too_long = send(endpoints, "p" * 513)
     filtered = send(endpoints, "a forbidden picture")
-    letters = wait_until(
-        lambda: (found := dead_letters(endpoints)) and {too_long, filtered} <= found.keys() and found,
-        what="two dead letters",
-    )
+    def both_dead_lettered() -> dict[str, dict[str, str]] | None:
+        found = dead_letters(endpoints)
+        return found if {too_long, filtered} <= found.keys() else None
+
+    letters = wait_until(both_dead_lettered, what="two dead letters")
     assert letters[too_long]["error_code"] == "InvalidRequest"
     assert letters[too_long]["error_message"].startswith("prompt: must be at most 512 characters")
     assert letters[filtered]["error_code"] == "ContentFiltered"
