@@ -54,7 +54,7 @@ def endpoints(stack: LocalStack) -> Any:
     return stack.endpoints
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+def wait_until(condition: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
     """Poll an asynchronous system until ``condition`` returns something truthy (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
