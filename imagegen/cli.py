@@ -243,7 +243,7 @@ def _aws_client(service: str, target: QueueTarget) -> Any:
     extra: dict[str, str] = {}
     if target.local:
         extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    region = target.region or _region_of(target.queue_url)
+    region = target.region or _region_of(target.queue_url) or os.environ.get("AWS_REGION")
     return boto3.client(service, endpoint_url=target.endpoint_url, region_name=region, **extra)  # type: ignore[call-overload]
 
 
@@ -337,8 +337,12 @@ def _aws_reason(exc: Exception) -> str:
 
 
 def _local_endpoints(state_file: Path) -> StackEndpoints | None:
-    from imagegen.local.stack import load_endpoints  # needs the `local` extra only when used
-
+    if not state_file.exists():
+        return None
+    try:
+        from imagegen.local.stack import load_endpoints  # needs the `local` extra
+    except ImportError:
+        return None
     return load_endpoints(state_file)
 
 
@@ -499,6 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("imagegen: interrupted", file=sys.stderr)
         return 130
+    except (BotoCoreError, ClientError) as error:
+        print(f"imagegen: {_aws_reason(error)}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as error:
         print(f"imagegen: {error}", file=sys.stderr)
         return 1
