@@ -172,6 +172,7 @@ def test_plain_text_message_becomes_an_image(endpoints: Any) -> None:
 def test_permanently_bad_messages_land_in_the_dlq_with_their_reason(endpoints: Any) -> None:
     too_long = send(endpoints, "p" * 513)
     filtered = send(endpoints, "a forbidden picture")
+
     def both_dead_lettered() -> dict[str, dict[str, str]] | None:
         found = dead_letters(endpoints)
         return found if {too_long, filtered} <= found.keys() else None
