@@ -3,7 +3,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-UV ?= uv
+# uv from PATH, else where `pip install --user uv` puts it (installed on first use).
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 LAMBDA_PYTHON := 3.13
@@ -24,6 +25,7 @@ help: ## List the targets
 install: $(VENV)/.installed ## Create .venv from uv.lock
 
 $(VENV)/.installed: pyproject.toml uv.lock
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet --user uv
 	$(UV) sync --frozen
 	touch $@
 
