@@ -29,6 +29,7 @@ class Settings:
     dead_letter_queue_url: str = ""
     worker_concurrency: int = 10
     retry_base_seconds: int = 30
+    max_receive_count: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +49,7 @@ class Settings:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 10, 1, 100),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 0, 0, 1000),
         )
 
 

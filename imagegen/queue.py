@@ -8,7 +8,8 @@ JSON object with ``prompt`` and the API's options. Each message ends in exactly 
 * dead-lettered: a permanent failure, sent to the DLQ at once with ``error_code`` / ``error_message``.
 
 A transient failure raises (so the caller reports a batch item failure), after pushing the message's
-visibility out with exponential backoff so a throttled model is not hammered.
+visibility out with exponential backoff so a throttled model is not hammered. On the last receive the
+queue allows (``max_receive_count``), a transient failure is dead-lettered with its reason too.
 """
 
 from __future__ import annotations
@@ -94,11 +95,14 @@ class QueueWorker:
         dead_letter_queue_url: str,
         *,
         retry_base_seconds: int = 30,
+        max_receive_count: int = 0,
     ) -> None:
         self.service = service
         self.sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
         self.retry_base_seconds = retry_base_seconds
+        #: The queue's redrive ``maxReceiveCount`` (0: unknown, leave the last word to the redrive policy).
+        self.max_receive_count = max_receive_count
         self._queue_urls: dict[str, str] = {}
 
     def process(self, message: QueueMessage) -> MessageResult:
@@ -116,15 +120,22 @@ class QueueWorker:
             result = self.service.generate(prepared, request_id=message.message_id, source="queue", folder=QUEUE_FOLDER)
             return MessageResult(Outcome.GENERATED, result)
         except ImageGenError as error:
-            if error.transient:
+            if error.transient and not self._last_attempt(message):
                 self._delay_retry(message)
                 raise
+            # Permanent, or transient on the last receive SQS allows: dead-letter it ourselves, with the
+            # reason, rather than let the redrive policy move it there without one.
             self.dead_letter(message, error)
             return MessageResult(Outcome.DEAD_LETTERED, error=error)
+
+    def _last_attempt(self, message: QueueMessage) -> bool:
+        return bool(self.max_receive_count) and message.receive_count >= self.max_receive_count
 
     def dead_letter(self, message: QueueMessage, error: ImageGenError) -> None:
         """Send ``message`` to the DLQ with its reason. Raises if that fails, so nothing is lost."""
         reason = str(error) if isinstance(error, InvalidRequestError) else error.public_message
+        if error.transient:
+            reason = f"gave up after {message.receive_count} attempts: {reason}"
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             "error_code": _text(error.code),
             "error_message": _text(reason),

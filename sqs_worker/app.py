@@ -46,6 +46,7 @@ def worker() -> QueueWorker:
         make_sqs_client(),
         settings.dead_letter_queue_url,
         retry_base_seconds=settings.retry_base_seconds,
+        max_receive_count=settings.max_receive_count,
     )
 
 

@@ -221,3 +221,19 @@ def test_a_broken_json_body_is_an_invalid_request() -> None:
 @pytest.mark.parametrize(("receive_count", "low", "high"), [(1, 30, 36), (2, 60, 72), (3, 120, 144), (10, 900, 900)])
 def test_backoff_grows_exponentially_and_is_capped(receive_count: int, low: int, high: int) -> None:
     assert low <= backoff_seconds(receive_count, 30) <= high
+
+
+def test_a_transient_failure_on_the_last_allowed_receive_is_dead_lettered_with_its_reason(
+    env: QueueEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.worker(), "max_receive_count", 1)  # so the first receive is the last one
+    env.bedrock.replies = [client_error("ThrottlingException", "slow down", 429)]
+    event = env.deliver("a bird")
+    assert handle(event) == []
+    [letter] = env.dead_letters()
+    attributes = {name: value["StringValue"] for name, value in letter["MessageAttributes"].items()}
+    assert attributes["error_code"] == "Throttled"
+    assert (
+        attributes["error_message"] == "gave up after 1 attempts: Too many image requests right now. Try again shortly."
+    )
+    assert env.visibility_changes == []

@@ -137,6 +137,7 @@ class LocalStack:
                 "MODEL_ID": cfg.model_id,
                 "BEDROCK_REGION": cfg.region,
                 "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
+                "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
                 "WORKER_CONCURRENCY": str(cfg.batch_size),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
