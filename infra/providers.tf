@@ -1,0 +1,10 @@
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = {
+      project    = "imagegen"
+      managed-by = "terraform"
+    }
+  }
+}
