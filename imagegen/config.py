@@ -53,17 +53,25 @@ class Settings:
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """The integer in ``env[name]`` (``default`` when unset); ``ValueError`` naming the variable otherwise."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise _bad(f"{name} must be an integer, got {raw!r}") from None
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise _bad(f"{name} must be between {low} and {high}, got {value}")
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    try:
+        return env_int(env, name, default, low, high)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _bad(detail: str) -> ConfigurationError:

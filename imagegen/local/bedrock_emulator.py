@@ -44,6 +44,7 @@ from types import FrameType, TracebackType
 from typing import Any, ClassVar, Self, cast
 from urllib.parse import unquote, urlsplit
 
+from imagegen.config import env_int
 from imagegen.errors import ConfigurationError
 from imagegen.local.render import render_placeholder
 from imagegen.models import NovaCanvasAdapter, StabilityAdapter, TitanImageAdapter, adapter_for
@@ -173,8 +174,8 @@ class EmulatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> EmulatorConfig:
         """Read ``BEDROCK_EMULATOR_*`` from ``env`` (default ``os.environ``); a bad value raises ``ValueError``."""
         env = os.environ if env is None else env
-        latency = _env_int(env, "BEDROCK_EMULATOR_LATENCY_MS", 0, "a non-negative integer (milliseconds)")
-        rpm = _env_int(env, "BEDROCK_EMULATOR_RPM", 0, "a non-negative integer (0 = unlimited)")
+        latency = env_int(env, "BEDROCK_EMULATOR_LATENCY_MS", 0, 0, 3_600_000)
+        rpm = env_int(env, "BEDROCK_EMULATOR_RPM", 0, 0, 1_000_000)  # 0 = unlimited
         fault_rate = _env_fault_rate(env, "BEDROCK_EMULATOR_FAULT_RATE")
         raw_seed = env.get("BEDROCK_EMULATOR_SEED", "").strip()
         try:
@@ -183,19 +184,6 @@ class EmulatorConfig:
             raise ValueError(f"BEDROCK_EMULATOR_SEED must be an integer, got {raw_seed!r}") from None
         words = tuple(env.get("BEDROCK_EMULATOR_BLOCKED_WORDS", "").split(","))
         return cls(latency_ms=latency, rpm=rpm, fault_rate=fault_rate, blocked_words=words, seed=seed)
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int, expected: str) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be {expected}, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be {expected}, got {raw!r}")
-    return value
 
 
 def _env_fault_rate(env: Mapping[str, str], name: str) -> float:
