@@ -30,6 +30,7 @@ class Settings:
     worker_concurrency: int = 10
     retry_base_seconds: int = 30
     max_receive_count: int = 0
+    claim_ttl_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +51,7 @@ class Settings:
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 10, 1, 100),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 0, 0, 1000),
+            claim_ttl_seconds=_int(env, "CLAIM_TTL_SECONDS", 900, 1, 43_200),
         )
 
 

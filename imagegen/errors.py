@@ -108,6 +108,13 @@ class ModelResponseError(PermanentBedrockError):
 # ---- Storage ----------------------------------------------------------------------------------
 
 
+class DeliveryInProgressError(ImageGenError):
+    """Another delivery of the same queue message holds its claim; retry later (it may finish it)."""
+
+    code = "DeliveryInProgress"
+    transient = True
+
+
 class StorageError(ImageGenError):
     """S3 failed after botocore's retries; the image is not stored, so the request may be retried."""
 

@@ -3,7 +3,8 @@
 A message body is a plain-text prompt (as ``aws sqs send-message --message-body "a cat"`` sends it) or a
 JSON object with ``prompt`` and the API's options. Each message ends in exactly one of three ways:
 
-* generated: PNG(s) and sidecar(s) under ``generated_images/from_queue/{message_id}-{i}``;
+* generated: PNG(s) and sidecar(s) under ``generated_images/from_queue/{message_id}-{i}``, with the model
+  called only while holding the message's claim (see ``ImageStore.claim``);
 * already done: a redelivery of a message whose images exist, answered with no Bedrock call;
 * dead-lettered: a permanent failure, sent to the DLQ at once with ``error_code`` / ``error_message``.
 
@@ -18,6 +19,7 @@ import enum
 import json
 import logging
 import random
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,8 +27,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagegen.errors import ImageGenError, InvalidRequestError
-from imagegen.service import GenerationResult, ImageService
+from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError
+from imagegen.service import GenerationResult, ImageService, PreparedRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -96,6 +98,7 @@ class QueueWorker:
         *,
         retry_base_seconds: int = 30,
         max_receive_count: int = 0,
+        claim_ttl_seconds: int = 900,
     ) -> None:
         self.service = service
         self.sqs = sqs
@@ -103,6 +106,8 @@ class QueueWorker:
         self.retry_base_seconds = retry_base_seconds
         #: The queue's redrive ``maxReceiveCount`` (0: unknown, leave the last word to the redrive policy).
         self.max_receive_count = max_receive_count
+        #: How long a claim blocks other deliveries: at least the function timeout (Lambda's maximum: 900 s).
+        self.claim_ttl_seconds = claim_ttl_seconds
         self._queue_urls: dict[str, str] = {}
 
     def process(self, message: QueueMessage) -> MessageResult:
@@ -117,8 +122,7 @@ class QueueWorker:
                     Outcome.ALREADY_DONE,
                     GenerationResult(self.service.settings.model_id, message.message_id, done, reused=True),
                 )
-            result = self.service.generate(prepared, request_id=message.message_id, source="queue", folder=QUEUE_FOLDER)
-            return MessageResult(Outcome.GENERATED, result)
+            return MessageResult(Outcome.GENERATED, self._generate_claimed(message, prepared))
         except ImageGenError as error:
             if error.transient and not self._last_attempt(message):
                 self._delay_retry(message)
@@ -127,6 +131,23 @@ class QueueWorker:
             # reason, rather than let the redrive policy move it there without one.
             self.dead_letter(message, error)
             return MessageResult(Outcome.DEAD_LETTERED, error=error)
+
+    def _generate_claimed(self, message: QueueMessage, prepared: PreparedRequest) -> GenerationResult:
+        """Call the model only while holding the message's claim, so concurrent duplicates pay once."""
+        store = self.service.store
+        owner = f"{message.message_id}/{uuid.uuid4()}"
+        etag = store.claim(
+            stem=message.message_id, owner=owner, ttl_seconds=self.claim_ttl_seconds, folder=QUEUE_FOLDER
+        )
+        if etag is None:
+            raise DeliveryInProgressError(
+                "Another delivery of this message is being processed.", detail=f"claim held for {message.message_id}"
+            )
+        try:
+            return self.service.generate(prepared, request_id=message.message_id, source="queue", folder=QUEUE_FOLDER)
+        except BaseException:
+            store.release(stem=message.message_id, etag=etag, folder=QUEUE_FOLDER)
+            raise
 
     def _last_attempt(self, message: QueueMessage) -> bool:
         return bool(self.max_receive_count) and message.receive_count >= self.max_receive_count

@@ -2,11 +2,18 @@
 
 Keys: ``{KEY_PREFIX}/generated_images/[{folder}/]{stem}-{index}.png`` and the same with ``.json``.
 The sidecar is written after its PNG, so an existing sidecar means the image is complete.
+
+Queue consumers also *claim* a message before paying for a model call: a small object under
+``…/{folder}/.claims/{stem}`` written with ``If-None-Match: *`` (S3 conditional writes), so that two
+concurrent deliveries of one message cannot both call the model. A claim expires (``expires_at``) so a
+crashed holder never blocks a message for longer than one function timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -87,6 +94,39 @@ class ImageStore:
             found.append(self._stored(key, int(json.loads(body)["seed"])))
         return found
 
+    def claim(self, *, stem: str, owner: str, ttl_seconds: int, folder: str = "") -> str | None:
+        """Take the claim on ``stem``: its ETag, or ``None`` while another owner holds an unexpired one."""
+        key = self._claim_key(stem, folder)
+        body = json.dumps({"owner": owner, "expires_at": time.time() + ttl_seconds}).encode()
+        try:
+            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")["ETag"]
+        except ClientError as exc:
+            if not _precondition_failed(exc):
+                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        try:  # held: take it over only if it has expired, and only if nobody else did first (If-Match)
+            current = self._s3.get_object(Bucket=self.bucket, Key=key)
+            if float(json.loads(current["Body"].read()).get("expires_at", 0)) > time.time():
+                return None
+            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfMatch=current["ETag"])["ETag"]
+        except ClientError as exc:
+            if _precondition_failed(exc) or exc.response.get("Error", {}).get("Code") == "NoSuchKey":
+                return None
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        except (BotoCoreError, ValueError) as exc:
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+
+    def release(self, *, stem: str, etag: str, folder: str = "") -> None:
+        """Expire our claim now so a retry need not wait for it; best effort (it expires anyway)."""
+        body = json.dumps({"owner": None, "expires_at": 0}).encode()
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._s3.put_object(Bucket=self.bucket, Key=self._claim_key(stem, folder), Body=body, IfMatch=etag)
+
+    def _claim_key(self, stem: str, folder: str) -> str:
+        directory = f"{self.base}/{folder}" if folder else self.base
+        return f"{directory}/.claims/{stem}"
+
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
@@ -98,6 +138,11 @@ class ImageStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_expiry_seconds
         )
         return StoredImage(key=key, s3_uri=f"s3://{self.bucket}/{key}", url=url, seed=seed)
+
+
+def _precondition_failed(exc: ClientError) -> bool:
+    # 412 when the condition fails; 409 when a concurrent conditional write to the same key is in flight.
+    return exc.response.get("Error", {}).get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def _sidecar_key(image_key: str) -> str:

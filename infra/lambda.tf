@@ -40,7 +40,9 @@ resource "aws_lambda_function" "worker" {
       WORKER_CONCURRENCY           = tostring(var.worker_concurrency)
       # On the last receive the redrive policy allows, the worker dead-letters transient failures itself,
       # with the reason, instead of leaving SQS to move them without one.
-      MAX_RECEIVE_COUNT            = tostring(var.max_receive_count)
+      MAX_RECEIVE_COUNT = tostring(var.max_receive_count)
+      # A delivery's claim on a message outlives any invocation holding it.
+      CLAIM_TTL_SECONDS            = tostring(var.worker_timeout_seconds)
       POWERTOOLS_SERVICE_NAME      = "imagegen-worker"
       POWERTOOLS_METRICS_NAMESPACE = "ImageGen"
     }

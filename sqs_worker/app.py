@@ -47,6 +47,7 @@ def worker() -> QueueWorker:
         settings.dead_letter_queue_url,
         retry_base_seconds=settings.retry_base_seconds,
         max_receive_count=settings.max_receive_count,
+        claim_ttl_seconds=settings.claim_ttl_seconds,
     )
 
 

@@ -238,6 +238,7 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
         "DEAD_LETTER_QUEUE_URL": deployment.outputs["dlq_url"],
         "WORKER_CONCURRENCY": VARIABLES["worker_concurrency"],
         "MAX_RECEIVE_COUNT": VARIABLES["max_receive_count"],
+        "CLAIM_TTL_SECONDS": VARIABLES["worker_timeout_seconds"],
         "POWERTOOLS_SERVICE_NAME": "imagegen-worker",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageGen",
     }

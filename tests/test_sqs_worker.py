@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from imagegen.config import Settings
-from imagegen.errors import InvalidRequestError
-from imagegen.queue import QueueWorker, backoff_seconds, make_sqs_client, payload_from_body
+from imagegen.errors import DeliveryInProgressError, InvalidRequestError, TransientBedrockError
+from imagegen.queue import (
+    Outcome,
+    QueueMessage,
+    QueueWorker,
+    backoff_seconds,
+    make_sqs_client,
+    payload_from_body,
+)
 from sqs_worker import app
 from tests.conftest import BUCKET
 from tests.fakes import FakeBedrock, FakeLambdaContext, client_error, make_service, titan_reply
@@ -237,3 +244,38 @@ def test_a_transient_failure_on_the_last_allowed_receive_is_dead_lettered_with_i
         attributes["error_message"] == "gave up after 1 attempts: Too many image requests right now. Try again shortly."
     )
     assert env.visibility_changes == []
+
+
+def test_concurrent_duplicate_deliveries_call_the_model_once(env: QueueEnv) -> None:
+    # SQS may hand the same message to two consumers at once: only the claim holder calls the model.
+    worker = app.worker()
+    entered, finish = threading.Event(), threading.Event()
+
+    def slow_model(body: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        assert finish.wait(10)
+        return titan_reply(body)
+
+    env.bedrock.replies = [slow_model]
+    message = QueueMessage(message_id="dup-1", body="a cat in space")
+    outcomes: list[Outcome] = []
+    first = threading.Thread(target=lambda: outcomes.append(worker.process(message).outcome))
+    first.start()
+    assert entered.wait(10)
+    with pytest.raises(DeliveryInProgressError):
+        worker.process(message)  # the duplicate, while the first holds the claim
+    finish.set()
+    first.join(10)
+    assert outcomes == [Outcome.GENERATED]
+    assert worker.process(message).outcome is Outcome.ALREADY_DONE
+    assert len(env.bedrock.calls) == 1
+    assert env.pngs() == ["generated_images/from_queue/dup-1-0.png"]
+
+
+def test_a_failed_generation_releases_the_claim_for_the_retry(env: QueueEnv) -> None:
+    worker = app.worker()
+    env.bedrock.replies = [client_error("ServiceUnavailableException", "down", 503), titan_reply]
+    message = QueueMessage(message_id="retry-1", body="a cat")
+    with pytest.raises(TransientBedrockError):
+        worker.process(message)
+    assert worker.process(message).outcome is Outcome.GENERATED

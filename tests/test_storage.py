@@ -71,3 +71,26 @@ def test_find_complete_sees_only_finished_saves(s3: S3Client) -> None:
     # A PNG whose sidecar was never written is an unfinished save.
     s3.put_object(Bucket=BUCKET, Key="generated_images/from_queue/msg-2-0.png", Body=make_png())
     assert store.find_complete(stem="msg-2", count=1, folder="from_queue") is None
+
+
+def test_a_claim_is_exclusive_until_released_or_expired(s3: S3Client) -> None:
+    store = ImageStore(s3, BUCKET)
+    first = store.claim(stem="msg-9", owner="a", ttl_seconds=300, folder="from_queue")
+    assert first is not None
+    assert store.claim(stem="msg-9", owner="b", ttl_seconds=300, folder="from_queue") is None
+    store.release(stem="msg-9", etag=first, folder="from_queue")
+    second = store.claim(stem="msg-9", owner="b", ttl_seconds=0, folder="from_queue")  # expires at once
+    assert second is not None
+    assert store.claim(stem="msg-9", owner="c", ttl_seconds=300, folder="from_queue") is not None
+    assert s3.head_object(Bucket=BUCKET, Key="generated_images/from_queue/.claims/msg-9")
+
+
+def test_only_one_of_two_takeovers_of_an_expired_claim_wins(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ImageStore(s3, BUCKET)
+    assert store.claim(stem="msg-10", owner="dead", ttl_seconds=0) is not None
+    stale = s3.get_object(Bucket=BUCKET, Key="generated_images/.claims/msg-10")
+    # Both contenders read the same expired claim; the first If-Match write wins, the second must lose.
+    assert store.claim(stem="msg-10", owner="a", ttl_seconds=300) is not None
+    with pytest.raises(Exception, match="PreconditionFailed"):
+        s3.put_object(Bucket=BUCKET, Key="generated_images/.claims/msg-10", Body=b"{}", IfMatch=stale["ETag"])
+    assert store.claim(stem="msg-10", owner="b", ttl_seconds=300) is None

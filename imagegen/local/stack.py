@@ -138,6 +138,7 @@ class LocalStack:
                 "BEDROCK_REGION": cfg.region,
                 "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
                 "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
+                "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
                 "WORKER_CONCURRENCY": str(cfg.batch_size),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
