@@ -359,14 +359,20 @@ def test_actions_are_pinned_to_a_version(path: Path) -> None:
 
 
 def test_the_deploying_jobs_assume_their_roles() -> None:
+    # Per job: the read-only plan role for branches and pull requests, the deploying roles in the environment.
     roles = {
-        "deploy-sam.yml": "vars.AWS_SAM_DEPLOY_ROLE_ARN",
-        "terraform.yml": "vars.AWS_TERRAFORM_ROLE_ARN",
+        ("deploy-sam.yml", "deploy"): "${{ vars.AWS_SAM_DEPLOY_ROLE_ARN }}",
+        ("terraform.yml", "plan"): "${{ vars.AWS_TERRAFORM_PLAN_ROLE_ARN }}",
+        ("terraform.yml", "apply"): "${{ vars.AWS_TERRAFORM_ROLE_ARN }}",
     }
-    for name, role in roles.items():
-        aws_steps = [s for job in jobs(workflow(name)).values() for s in steps(job) if uses(s, CONFIGURE_AWS)]
-        assert aws_steps, name
-        assert all(role in str(s["with"]["role-to-assume"]) for s in aws_steps), name
+    for (name, job_name), role in roles.items():
+        aws_steps = [s for s in steps(jobs(workflow(name))[job_name]) if uses(s, CONFIGURE_AWS)]
+        assert aws_steps, (name, job_name)
+        assert all(s["with"]["role-to-assume"] == role for s in aws_steps), (name, job_name)
+    for name in ("deploy-sam.yml", "terraform.yml"):
+        workflow_jobs = jobs(workflow(name))
+        assuming = {job for job, body in workflow_jobs.items() if any(uses(s, CONFIGURE_AWS) for s in steps(body))}
+        assert assuming == {job for wf, job in roles if wf == name}, name
     assert not any(uses(s, CONFIGURE_AWS) for job in jobs(workflow("docker-publish.yml")).values() for s in steps(job))
 
 

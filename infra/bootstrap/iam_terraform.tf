@@ -1,0 +1,441 @@
+# Two roles for terraform.yml, so that the subjects any branch or pull request can present get read-only access:
+#
+#   <prefix>-github-terraform-plan   plan job (branch pushes, same-repository pull requests): reads infra/'s
+#                                    resources and state, writes only the state's lock file.
+#   <prefix>-github-terraform-apply  apply job (environment production, main only): creates, changes and deletes
+#                                    infra/'s resources, each by its name (see local.infra in main.tf).
+#
+# Neither role can touch this module's state key, this module's roles or the OIDC provider.
+
+# ----------------------------------------------------------------------------------- state --
+
+data "aws_iam_policy_document" "terraform_state_read" {
+  # The S3 backend lists env:/ (its workspaces) during init and plan. The state key and its lock file: S3 answers a
+  # read of a missing object with 404 only to a principal that may list it, so the first plan (no state yet) gets
+  # "no state" instead of AccessDenied. Nothing else in the bucket can be listed.
+  statement {
+    sid       = "StateBucketList"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [local.state_bucket_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = ["env:/", var.state_key, "${var.state_key}.tflock"]
+    }
+  }
+
+  statement {
+    sid       = "StateRead"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = [local.state_object_arn]
+  }
+
+  # use_lockfile = true: every plan and apply creates <key>.tflock (a conditional PUT) and deletes it at the end.
+  statement {
+    sid       = "StateLockFile"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [local.state_lock_arn]
+  }
+}
+
+# --------------------------------------------------------------------- read infra/ resources --
+
+data "aws_iam_policy_document" "terraform_read" {
+  # The workflow's "Images bucket" step reads the API stack's ImagesBucketName output.
+  statement {
+    sid       = "ReadApiStackOutputs"
+    effect    = "Allow"
+    actions   = ["cloudformation:DescribeStacks"]
+    resources = [local.infra.api_stack_arn]
+  }
+
+  statement {
+    sid       = "ReadQueues"
+    effect    = "Allow"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"]
+    resources = local.infra.queue_arns
+  }
+
+  statement {
+    sid    = "ReadWorkerFunction"
+    effect = "Allow"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConcurrency",
+      "lambda:GetFunctionConfiguration",
+      "lambda:ListTags",
+      "lambda:ListVersionsByFunction",
+    ]
+    resources = [local.infra.function_arn, "${local.infra.function_arn}:*"]
+  }
+
+  # Any mapping of this account and region (a mapping's ARN holds only a generated UUID). Not conditioned on
+  # lambda:FunctionArn: Terraform polls a mapping after deleting it, when it no longer has a function.
+  statement {
+    sid       = "ReadEventSourceMappings"
+    effect    = "Allow"
+    actions   = ["lambda:GetEventSourceMapping", "lambda:ListTags"]
+    resources = [local.infra.mapping_arns]
+  }
+
+  statement {
+    sid    = "ReadWorkerRole"
+    effect = "Allow"
+    actions = [
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies",
+    ]
+    resources = [local.infra.role_arn]
+  }
+
+  statement {
+    sid       = "ReadWorkerLogGroup"
+    effect    = "Allow"
+    actions   = ["logs:ListTagsForResource", "logs:ListTagsLogGroup"]
+    resources = [local.infra.log_group_arn, "${local.infra.log_group_arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadAlertTopic"
+    effect    = "Allow"
+    actions   = ["sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"]
+    resources = [local.infra.topic_arn]
+  }
+
+  statement {
+    sid       = "ReadAlarms"
+    effect    = "Allow"
+    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
+    resources = [local.infra.alarm_arns]
+  }
+
+  # Key metadata only (no cryptographic use): the alert key's id is known only after it is created.
+  statement {
+    sid       = "ReadKeyMetadata"
+    effect    = "Allow"
+    actions   = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
+    resources = [local.infra.key_arns]
+  }
+
+  # Read-only actions without resource-level permissions (the Service Authorization Reference lists no resource
+  # type for them), so "*" is the only Resource that works:
+  #   logs:DescribeLogGroups            reading the worker's log group (filters by name prefix)
+  #   kms:ListAliases                   reading the alert key's alias
+  #   sns:GetSubscriptionAttributes     reading the e-mail subscription
+  #   lambda:ListEventSourceMappings    finding the queue -> worker mapping
+  statement {
+    sid    = "ReadUnscopable"
+    effect = "Allow"
+    actions = [
+      "kms:ListAliases",
+      "lambda:ListEventSourceMappings",
+      "logs:DescribeLogGroups",
+      "sns:GetSubscriptionAttributes",
+    ]
+    resources = ["*"]
+  }
+}
+
+# ------------------------------------------------------------------- change infra/ resources --
+
+data "aws_iam_policy_document" "terraform_write" {
+  statement {
+    sid       = "StateWrite"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = [local.state_object_arn]
+  }
+
+  statement {
+    sid    = "ManageQueues"
+    effect = "Allow"
+    actions = [
+      "sqs:CreateQueue",
+      "sqs:DeleteQueue",
+      "sqs:SetQueueAttributes",
+      "sqs:TagQueue",
+      "sqs:UntagQueue",
+    ]
+    resources = local.infra.queue_arns
+  }
+
+  statement {
+    sid    = "ManageWorkerRole"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:DeleteRolePolicy",
+      "iam:PutRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
+    ]
+    resources = [local.infra.role_arn]
+  }
+
+  statement {
+    sid       = "PassWorkerRoleToLambda"
+    effect    = "Allow"
+    actions   = ["iam:PassRole"]
+    resources = [local.infra.role_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = [local.infra.lambda_principal]
+    }
+  }
+
+  statement {
+    sid    = "ManageWorkerFunction"
+    effect = "Allow"
+    actions = [
+      "lambda:CreateFunction",
+      "lambda:DeleteFunction",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:PutFunctionConcurrency",
+      "lambda:TagResource",
+      "lambda:UntagResource",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+    ]
+    resources = [local.infra.function_arn, "${local.infra.function_arn}:*"]
+  }
+
+  # CreateEventSourceMapping has no resource type (a mapping has no ARN before it exists); the lambda:FunctionArn
+  # condition limits it, and Update/Delete, to mappings that invoke the worker.
+  statement {
+    sid    = "ManageWorkerEventSourceMapping"
+    effect = "Allow"
+    actions = [
+      "lambda:CreateEventSourceMapping",
+      "lambda:DeleteEventSourceMapping",
+      "lambda:UpdateEventSourceMapping",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "lambda:FunctionArn"
+      values   = [local.infra.function_arn]
+    }
+  }
+
+  statement {
+    sid       = "TagEventSourceMappings"
+    effect    = "Allow"
+    actions   = ["lambda:TagResource", "lambda:UntagResource"]
+    resources = [local.infra.mapping_arns]
+  }
+
+  statement {
+    sid    = "ManageWorkerLogGroup"
+    effect = "Allow"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:DeleteLogGroup",
+      "logs:DeleteRetentionPolicy",
+      "logs:PutRetentionPolicy",
+      "logs:TagLogGroup",
+      "logs:TagResource",
+      "logs:UntagLogGroup",
+      "logs:UntagResource",
+    ]
+    resources = [local.infra.log_group_arn, "${local.infra.log_group_arn}:*"]
+  }
+
+  statement {
+    sid    = "ManageAlertTopic"
+    effect = "Allow"
+    actions = [
+      "sns:CreateTopic",
+      "sns:DeleteTopic",
+      "sns:SetTopicAttributes",
+      "sns:TagResource",
+      "sns:UntagResource",
+    ]
+    resources = [local.infra.topic_arn]
+  }
+
+  # E-mail subscriptions only (the alert_email subscription).
+  statement {
+    sid       = "SubscribeAlertEmail"
+    effect    = "Allow"
+    actions   = ["sns:Subscribe"]
+    resources = [local.infra.topic_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "sns:Protocol"
+      values   = ["email"]
+    }
+  }
+
+  # SNS defines no resource type for subscription actions: "*" is the only Resource that works.
+  statement {
+    sid       = "ManageSubscriptionsUnscopable"
+    effect    = "Allow"
+    actions   = ["sns:SetSubscriptionAttributes", "sns:Unsubscribe"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "ManageAlarms"
+    effect = "Allow"
+    actions = [
+      "cloudwatch:DeleteAlarms",
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:TagResource",
+      "cloudwatch:UntagResource",
+    ]
+    resources = [local.infra.alarm_arns]
+  }
+
+  # The alert topic's key. CreateKey has no resource type, and KMS requires kms:TagResource "not restricted to
+  # particular keys" to tag a key in CreateKey: both only with the project tag in the request.
+  statement {
+    sid       = "CreateProjectKeys"
+    effect    = "Allow"
+    actions   = ["kms:CreateKey", "kms:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/project"
+      values   = [var.project_tag]
+    }
+
+    condition {
+      test     = "BoolIfExists"
+      variable = "kms:BypassPolicyLockoutSafetyCheck"
+      values   = ["false"]
+    }
+  }
+
+  # Called seconds after CreateKey, before a new key's tags and alias count for authorization (KMS applies tag and
+  # alias changes to authorization within up to five minutes), so not conditioned on them. Neither grants use of
+  # a key: rotation only, and creating the one alias name infra/ uses.
+  statement {
+    sid       = "SetUpNewKey"
+    effect    = "Allow"
+    actions   = ["kms:CreateAlias", "kms:EnableKeyRotation"]
+    resources = [local.infra.key_arns]
+  }
+
+  statement {
+    sid       = "ManageAlertKeyAlias"
+    effect    = "Allow"
+    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+    resources = [local.infra.alias_arn]
+  }
+
+  # Administration of existing keys: only those tagged with the project tag. The tag is not a hard boundary: the
+  # kms:TagResource that CreateKey needs (above) also lets this role put the tag on another key of the account. To
+  # close that, create the alert key outside infra/ (e.g. here) and leave the apply role no KMS write at all.
+  statement {
+    sid    = "AdministerProjectKeys"
+    effect = "Allow"
+    actions = [
+      "kms:CancelKeyDeletion",
+      "kms:DeleteAlias",
+      "kms:DisableKeyRotation",
+      "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = [local.infra.key_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/project"
+      values   = [var.project_tag]
+    }
+
+    condition {
+      test     = "BoolIfExists"
+      variable = "kms:BypassPolicyLockoutSafetyCheck"
+      values   = ["false"]
+    }
+  }
+}
+
+# Defence in depth for both deploying roles: whatever their Allow statements say (now or after a careless edit),
+# they can never change the GitHub roles or the OIDC provider, i.e. widen their own permissions or trust.
+data "aws_iam_policy_document" "protect_bootstrap" {
+  statement {
+    sid    = "DenyChangingBootstrapIdentities"
+    effect = "Deny"
+    actions = [
+      "iam:Add*",
+      "iam:Attach*",
+      "iam:Create*",
+      "iam:Delete*",
+      "iam:Detach*",
+      "iam:PassRole",
+      "iam:Put*",
+      "iam:Remove*",
+      "iam:Tag*",
+      "iam:Untag*",
+      "iam:Update*",
+    ]
+    resources = [local.github_roles_arn_pattern, local.oidc_provider_arn]
+  }
+}
+
+data "aws_iam_policy_document" "terraform_plan" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.terraform_state_read.json,
+    data.aws_iam_policy_document.terraform_read.json,
+  ]
+}
+
+data "aws_iam_policy_document" "terraform_apply" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.terraform_state_read.json,
+    data.aws_iam_policy_document.terraform_read.json,
+    data.aws_iam_policy_document.terraform_write.json,
+    data.aws_iam_policy_document.protect_bootstrap.json,
+  ]
+}
+
+# ------------------------------------------------------------------------------------ roles --
+
+resource "aws_iam_role" "terraform_plan" {
+  name                 = local.role_names.terraform_plan
+  description          = "GitHub Actions (${var.github_repository}): read-only terraform plan of infra/"
+  assume_role_policy   = data.aws_iam_policy_document.trust_terraform_plan.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "terraform_plan" {
+  name   = "terraform-plan-infra"
+  role   = aws_iam_role.terraform_plan.id
+  policy = data.aws_iam_policy_document.terraform_plan.json
+}
+
+resource "aws_iam_role" "terraform_apply" {
+  name                 = local.role_names.terraform_apply
+  description          = "GitHub Actions (${var.github_repository}, environment ${var.deploy_environment}): terraform apply of infra/"
+  assume_role_policy   = data.aws_iam_policy_document.trust_deploy_environment.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "terraform_apply" {
+  name   = "terraform-apply-infra"
+  role   = aws_iam_role.terraform_apply.id
+  policy = data.aws_iam_policy_document.terraform_apply.json
+}

@@ -1,0 +1,11 @@
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = {
+      project    = var.project_tag
+      managed-by = "terraform"
+      component  = "bootstrap"
+    }
+  }
+}
