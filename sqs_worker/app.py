@@ -26,7 +26,6 @@ from imagegen.service import ImageService
 logger = Logger(service="imagegen-worker")
 tracer = Tracer(service="imagegen-worker")
 metrics = Metrics(namespace="ImageGen", service="imagegen-worker")
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _OUTCOME_METRICS = {
     Outcome.GENERATED: "ImagesGenerated",
@@ -92,4 +91,7 @@ async def record_handler(record: SQSRecord) -> Outcome:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # One processor per invocation: it keeps the batch's records and results on the instance. Lambda runs one
+    # invocation at a time per container, but the local stack runs concurrent invocations in one process.
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(async_process_partial_response(event, record_handler, processor, context))

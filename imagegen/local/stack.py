@@ -15,9 +15,11 @@ Both handlers run in this process and reach moto and the emulator through the st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -196,6 +198,13 @@ class LocalStack:
             self.emulator.stop()
             self.emulator = None
         if self._moto:
+            # moto's backends live per process, not per server: a later stack in this process would find
+            # this one's bucket and queues.
+            if self.endpoints:
+                with contextlib.suppress(OSError):
+                    reset_url = f"{self.endpoints.aws_endpoint_url}/moto-api/reset"  # the local moto server
+                    reset = urllib.request.Request(reset_url, method="POST")  # noqa: S310
+                    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310
             self._moto.stop()
             self._moto = None
         if self.config.state_file and self.endpoints:
@@ -263,7 +272,9 @@ class LocalStack:
         api_app.service.cache_clear()
         worker_app.worker.cache_clear()
         worker_app._executor.cache_clear()
-        api = LocalFunction("imagegen-api", api_app.lambda_handler, timeout_seconds=28)
+        # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current
+        # event on a class attribute, so concurrent invocations in one process would read each other's.
+        api = LocalFunction("imagegen-api", api_app.lambda_handler, timeout_seconds=28, max_concurrency=1)
         worker = LocalFunction(
             "imagegen-worker",
             worker_app.lambda_handler,

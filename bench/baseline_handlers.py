@@ -1,0 +1,76 @@
+"""The original system's handlers, rebuilt in its style as the benchmarks' baseline.
+
+Module-level ``import base64, json, os, random, boto3`` and two plain clients made at import time (default
+retry settings, no explicit timeouts), a handler that calls InvokeModel then PutObject, and a queue worker
+that handles one record after the other and raises on the first failure, so that SQS redelivers the whole
+batch (no partial batch response, no idempotency: a redelivered record is generated again).
+
+One deviation: a body may be a JSON object with ``prompt`` and ``seed`` (the original sent the plain prompt
+with a random seed), so that the baseline and our worker send byte-identical Bedrock requests in a
+benchmark. A plain-text body is used as the prompt, as in the original.
+
+This file is also copied into the Lambda-like directory of the cold-start and memory benchmarks, so it
+imports nothing but the standard library and boto3.
+"""
+
+import base64
+import json
+import os
+import random
+import uuid
+from typing import Any
+
+import boto3
+
+bedrock = boto3.client("bedrock-runtime", region_name="us-east-1")
+s3 = boto3.client("s3")
+
+BUCKET_NAME = os.environ.get("BUCKET_NAME", "")
+MODEL_ID = "amazon.titan-image-generator-v1"
+
+
+def _prompt_and_seed(body: str) -> tuple[str, int]:
+    if body.lstrip().startswith("{"):
+        payload = json.loads(body)
+        return str(payload["prompt"]), int(payload.get("seed", random.randint(0, 2147483646)))  # noqa: S311
+    return body, random.randint(0, 2147483646)  # noqa: S311
+
+
+def generate(prompt: str, seed: int) -> bytes:
+    """One InvokeModel call with Titan's request body; the PNG bytes of the first image."""
+    body = {
+        "taskType": "TEXT_IMAGE",
+        "textToImageParams": {"text": prompt},
+        "imageGenerationConfig": {
+            "numberOfImages": 1,
+            "quality": "standard",
+            "height": 1024,
+            "width": 1024,
+            "cfgScale": 8.0,
+            "seed": seed,
+        },
+    }
+    response = bedrock.invoke_model(
+        modelId=MODEL_ID, body=json.dumps(body), contentType="application/json", accept="application/json"
+    )
+    payload = json.loads(response["body"].read())
+    return base64.b64decode(payload["images"][0])
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway proxy handler: generate one image, store it, answer with its S3 URI."""
+    prompt, seed = _prompt_and_seed(event.get("body") or "")
+    image = generate(prompt, seed)
+    key = f"generated_images/{uuid.uuid4()}.png"
+    s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=image, ContentType="image/png")
+    return {"statusCode": 200, "body": json.dumps({"s3_uri": f"s3://{BUCKET_NAME}/{key}"})}
+
+
+def worker_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS handler: records one after the other; any exception fails (and redelivers) the whole batch."""
+    for record in event["Records"]:
+        prompt, seed = _prompt_and_seed(record["body"])
+        image = generate(prompt, seed)
+        key = f"generated_images/baseline/{record['messageId']}/{uuid.uuid4()}.png"
+        s3.put_object(Bucket=BUCKET_NAME, Key=key, Body=image, ContentType="image/png")
+    return {}

@@ -1,0 +1,355 @@
+"""``python -m bench.soak``: hundreds of messages through the local stack under throttling, faults, content-filter
+hits, duplicate deliveries and invalid messages; every message must end exactly once.
+
+A message has ended when its image's sidecar exists (``generated_images/from_queue/{id}-0.json``) or the DLQ
+holds a message for it (attribute ``source_message_id`` when the worker dead-lettered it, else the SQS
+message id, for SQS's own redrive). The bucket is versioned, so a second write of an image key shows up as a
+second version. Exit status 0 only when no message was lost and no image was written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import (
+    Report,
+    endpoints,
+    list_keys,
+    local_stack,
+    log,
+    out,
+    queue_depth,
+    s3_client,
+    send_messages,
+    sqs_client,
+    table,
+)
+from imagegen.local.bedrock_emulator import EmulatorConfig
+from imagegen.local.stack import LocalStack
+
+NAME = "soak"
+SEED = 424242
+VALID = 500
+BLOCKED = 25
+TOO_LONG = 10
+BAD_JSON = 3
+#: Sending is paced over this long, so that the RPM quota is hit part-way and load keeps coming.
+SEND_SECONDS = 60.0
+RPM = 400
+FAULT_RATE = 0.1
+DUPLICATE_RATE = 0.1
+LATENCY_MS = 50
+POLLERS = 3
+MAX_RECEIVE_COUNT = 5
+TIMEOUT_SECONDS = 240.0
+EMPTY_QUEUE_GRACE_SECONDS = 15.0
+BLOCKED_WORD = "forbidden"
+IMAGE_PREFIX = "generated_images/from_queue/"
+#: What a permanently failing message of each kind must be dead-lettered with.
+EXPECTED_CODE = {"blocked": "ContentFiltered", "too_long": "InvalidRequest", "bad_json": "InvalidRequest"}
+
+
+@dataclass
+class Letter:
+    body: str
+    code: str | None
+    message: str | None
+    receive_count: str | None
+
+
+@dataclass
+class Tracker:
+    kinds: dict[str, str] = field(default_factory=dict)  # message id -> kind
+    images: set[str] = field(default_factory=set)
+    letters: dict[str, list[Letter]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ended(self) -> set[str]:
+        return (self.images | set(self.letters)) & set(self.kinds)
+
+
+def bodies(rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, body) pairs, shuffled: plain-text and JSON prompts, blocked words, too long, malformed JSON."""
+    subjects = ["a lighthouse", "a red fox", "a harbour at dawn", "a desert road", "a glass city", "an old tram"]
+    styles = ["in watercolour", "at night", "in the rain", "from above", "in autumn", "as a woodcut"]
+    items: list[tuple[str, str]] = []
+    for index in range(VALID):
+        prompt = f"{rng.choice(subjects)} {rng.choice(styles)}, soak {index}"
+        if index % 5 < 3:
+            items.append(("plain", prompt))
+        else:
+            payload: dict[str, Any] = {"prompt": prompt, "seed": rng.randrange(0, 2**31 - 1)}
+            if index % 10 == 4:
+                payload.update(width=512, height=512)
+            items.append(("json", json.dumps(payload)))
+    for index in range(BLOCKED):
+        prompt = f"a {BLOCKED_WORD} picture number {index}"
+        items.append(("blocked", prompt if index % 2 else json.dumps({"prompt": prompt})))
+    items.extend(("too_long", "x" * (513 + index)) for index in range(TOO_LONG))
+    items.extend(("bad_json", '{"prompt": "unterminated ' + str(index)) for index in range(BAD_JSON))
+    rng.shuffle(items)
+    return items
+
+
+def main() -> int:
+    report = Report(NAME)
+    rng = random.Random(SEED)  # noqa: S311 - test data
+    items = bodies(rng)
+    report.parameters = {
+        "messages": len(items),
+        "kinds": dict(Counter(kind for kind, _ in items)),
+        "send_seconds": SEND_SECONDS,
+        "emulator": {
+            "latency_ms": LATENCY_MS,
+            "rpm": RPM,
+            "fault_rate": FAULT_RATE,
+            "blocked_words": [BLOCKED_WORD],
+            "seed": SEED,
+        },
+        "duplicate_delivery_rate": DUPLICATE_RATE,
+        "poller_max_concurrency": POLLERS,
+        "max_receive_count": MAX_RECEIVE_COUNT,
+        "retry_base_seconds": 1,
+        "timeout_seconds": TIMEOUT_SECONDS,
+        "gives_up_after_queue_empty_for_seconds": EMPTY_QUEUE_GRACE_SECONDS,
+    }
+    emulator = EmulatorConfig(
+        latency_ms=LATENCY_MS, rpm=RPM, fault_rate=FAULT_RATE, blocked_words=(BLOCKED_WORD,), seed=SEED
+    )
+    tracker = Tracker()
+    with local_stack(
+        emulator,
+        retry_base_seconds=1,
+        max_concurrency=POLLERS,
+        batching_window_seconds=0.5,
+        worker_timeout_seconds=10,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        duplicate_delivery_rate=DUPLICATE_RATE,
+    ) as stack:
+        ep = endpoints(stack)
+        s3_client().put_bucket_versioning(Bucket=ep.bucket, VersioningConfiguration={"Status": "Enabled"})
+        started = time.monotonic()
+        sender = threading.Thread(target=_send, args=(ep.queue_url, items, tracker), daemon=True)
+        sender.start()
+        finished = _watch(stack, tracker, sender, started)
+        elapsed = time.monotonic() - started
+        _settle(stack, tracker)
+        figures = _figures(stack, tracker, elapsed, finished)
+    report.figures = figures
+    _tables(report, figures)
+    report.write()
+    ok = figures["lost"] == 0 and figures["duplicate_images"] == 0
+    out(f"soak {'PASSED' if ok else 'FAILED'}: lost {figures['lost']}, duplicate images {figures['duplicate_images']}")
+    return 0 if ok else 1
+
+
+def _send(queue_url: str, items: list[tuple[str, str]], tracker: Tracker) -> None:
+    chunks = [items[i : i + 10] for i in range(0, len(items), 10)]
+    pause = SEND_SECONDS / len(chunks)
+    next_at = time.monotonic()
+    for chunk in chunks:
+        ids = send_messages(queue_url, [body for _, body in chunk])
+        with tracker.lock:
+            tracker.kinds.update({message_id: kind for message_id, (kind, _) in zip(ids, chunk, strict=True)})
+        next_at += pause
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def _watch(stack: LocalStack, tracker: Tracker, sender: threading.Thread, started: float) -> bool:
+    """Collect images and dead letters until every sent message ended, the queue has been empty for
+    ``EMPTY_QUEUE_GRACE_SECONDS`` (what has not ended by then never will: it was deleted unprocessed), or the
+    timeout."""
+    last_report = 0.0
+    empty_since: float | None = None
+    queue_url = endpoints(stack).queue_url
+    while time.monotonic() - started < TIMEOUT_SECONDS:
+        _collect(stack, tracker)
+        with tracker.lock:
+            sent, ended = len(tracker.kinds), len(tracker.ended())
+        now = time.monotonic() - started
+        if now - last_report >= 10:
+            assert stack.emulator is not None
+            stats = stack.emulator.stats
+            log(
+                f"[soak] {now:5.0f} s: sent {sent}, ended {ended} (images {len(tracker.images)}, dead letters "
+                f"{len(tracker.letters)}); bedrock requests {stats['requests']}, throttled {stats['throttled']}, "
+                f"faults {stats['faults']}"
+            )
+            last_report = now
+        if not sender.is_alive() and ended == sent:
+            return True
+        if not sender.is_alive() and sum(queue_depth(queue_url)) == 0:
+            empty_since = empty_since or time.monotonic()
+            if time.monotonic() - empty_since >= EMPTY_QUEUE_GRACE_SECONDS:
+                log(f"[soak] the queue has been empty for {EMPTY_QUEUE_GRACE_SECONDS:g} s; {sent - ended} never ended")
+                break
+        else:
+            empty_since = None
+        time.sleep(1.0)
+    _collect(stack, tracker)
+    return False
+
+
+def _collect(stack: LocalStack, tracker: Tracker) -> None:
+    ep = endpoints(stack)
+    keys = list_keys(ep.bucket, IMAGE_PREFIX)
+    images = {key[len(IMAGE_PREFIX) : -len("-0.json")] for key in keys if key.endswith("-0.json")}
+    sqs = sqs_client()
+    letters: list[tuple[str, Letter]] = []
+    while True:
+        reply = sqs.receive_message(
+            QueueUrl=ep.dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=900,  # read once: hidden for the rest of the soak
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        messages = reply.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            attributes = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
+            source = attributes.get("source_message_id") or message["MessageId"]
+            letter = Letter(
+                message.get("Body", ""),
+                attributes.get("error_code"),
+                attributes.get("error_message"),
+                attributes.get("receive_count"),
+            )
+            letters.append((source, letter))
+    with tracker.lock:
+        tracker.images |= images
+        for source, letter in letters:
+            tracker.letters.setdefault(source, []).append(letter)
+
+
+def _settle(stack: LocalStack, tracker: Tracker, quiet_seconds: float = 3.0, limit: float = 30.0) -> None:
+    """Let in-flight work finish (duplicate deliveries may still be running), then collect once more."""
+    ep = endpoints(stack)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and sum(queue_depth(ep.queue_url)) > 0:
+        time.sleep(0.5)
+    time.sleep(quiet_seconds)
+    _collect(stack, tracker)
+
+
+def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool) -> dict[str, Any]:
+    ep = endpoints(stack)
+    assert stack.emulator is not None and stack.poller is not None
+    versions: Counter[str] = Counter()
+    paginator = s3_client().get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=ep.bucket, Prefix=IMAGE_PREFIX):
+        versions.update(version["Key"] for version in page.get("Versions", []))
+    duplicated_keys = sorted(key for key, count in versions.items() if count > 1)
+    duplicated_images = [key for key in duplicated_keys if key.endswith(".png")]
+    sent = set(tracker.kinds)
+    images = tracker.images & sent
+    dead = set(tracker.letters) & sent
+    lost = sorted(sent - images - dead)
+    both = sorted(images & dead)
+    letters = [letter for source in dead for letter in tracker.letters[source]]
+    with_reason = [letter for letter in letters if letter.code and letter.message]
+    unexpected: list[dict[str, Any]] = []
+    for message_id, kind in tracker.kinds.items():
+        expected = EXPECTED_CODE.get(kind)
+        codes = [letter.code for letter in tracker.letters.get(message_id, [])]
+        if expected and (message_id in images or any(code != expected for code in codes)):
+            unexpected.append({"id": message_id, "kind": kind, "image": message_id in images, "codes": codes})
+    stats = stack.emulator.stats
+    by_kind: dict[str, Counter[str]] = {}
+    for message_id, kind in tracker.kinds.items():
+        outcome = "image" if message_id in images else "dead-lettered" if message_id in dead else "lost"
+        by_kind.setdefault(kind, Counter())[outcome] += 1
+    return {
+        "finished_in_time": finished,
+        "seconds_until_all_ended": round(elapsed, 1),
+        "sent": len(sent),
+        "images": len(images),
+        "dead_lettered": len(dead),
+        "dead_letters_with_reason": len(with_reason),
+        "dead_letters_without_reason": len(letters) - len(with_reason),
+        "dead_letter_messages": len(letters),
+        "duplicate_dead_letters": len(letters) - len(dead),
+        "lost": len(lost),
+        "lost_ids": lost[:50],
+        "ended_as_image_and_dead_letter": len(both),
+        "duplicate_images": len(duplicated_images),
+        "keys_written_more_than_once": duplicated_keys[:100],
+        "image_object_versions": sum(versions.values()),
+        "bedrock": stats,
+        "bedrock_calls_per_image": round(stats["requests"] / len(images), 3) if images else None,
+        "dead_letter_codes": dict(Counter(letter.code or "(none: SQS redrive)" for letter in letters)),
+        "outcomes_by_kind": {kind: dict(counter) for kind, counter in sorted(by_kind.items())},
+        "unexpected_outcomes": unexpected[:50],
+        "poller": stack.poller.stats.snapshot(),
+    }
+
+
+def _tables(report: Report, f: dict[str, Any]) -> None:
+    report.add_table(
+        table(
+            f"Soak: {f['sent']} messages, ended after {f['seconds_until_all_ended']} s",
+            [
+                "sent",
+                "images",
+                "dead-lettered",
+                "with reason",
+                "without reason",
+                "lost",
+                "duplicate images",
+                "calls/image",
+            ],
+            [
+                [
+                    f["sent"],
+                    f["images"],
+                    f["dead_lettered"],
+                    f["dead_letters_with_reason"],
+                    f["dead_letters_without_reason"],
+                    f["lost"],
+                    f["duplicate_images"],
+                    f["bedrock_calls_per_image"],
+                ]
+            ],
+        )
+    )
+    kinds = f["outcomes_by_kind"]
+    report.add_table(
+        table(
+            "Outcome by kind of message",
+            ["kind", "image", "dead-lettered", "lost"],
+            [[k, c.get("image", 0), c.get("dead-lettered", 0), c.get("lost", 0)] for k, c in kinds.items()],
+        )
+    )
+    bedrock, poller = f["bedrock"], f["poller"]
+    report.add_table(
+        table(
+            "What happened on the way",
+            ["counter", "value"],
+            [
+                ["Bedrock requests", bedrock["requests"]],
+                ["  succeeded", bedrock["succeeded"]],
+                ["  throttled (RPM quota)", bedrock["throttled"]],
+                ["  injected faults", bedrock["faults"]],
+                ["  content-filtered", bedrock["filtered"]],
+                ["batches delivered twice (records)", poller["duplicated"]],
+                ["records reported failed (retried)", poller["failed"]],
+                ["whole-batch failures", poller["errors"]],
+                ["duplicate dead letters (same message)", f["duplicate_dead_letters"]],
+                ["ended as image AND dead letter", f["ended_as_image_and_dead_letter"]],
+                ["unexpected outcomes (see JSON)", len(f["unexpected_outcomes"])],
+                *([f"dead letters: {code}", n] for code, n in sorted(f["dead_letter_codes"].items())),
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
