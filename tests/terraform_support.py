@@ -12,10 +12,12 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import boto3
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -180,3 +182,24 @@ def moto_server() -> Iterator[str]:
 def _reset(endpoint: str) -> None:
     with urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30):
         pass
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A Terraform root applied against a moto server: its working copy, environment and outputs."""
+
+    endpoint: str
+    workdir: Path
+    env: dict[str, str]
+    outputs: dict[str, Any]
+    region: str = "eu-west-1"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` on the moto server."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.checkov_support import clean_checkov_report
 from tests.terraform_support import (
     REPO_ROOT,
+    Deployment,
     moto_override,
     moto_server,
     terraform,
@@ -343,21 +343,7 @@ def test_invalid_variable_values_are_rejected(cli_config: Path, tmp_path: Path, 
 
 # ------------------------------------------------------------------------------- moto apply --
 @dataclass(frozen=True)
-class Bootstrap:
-    endpoint: str
-    workdir: Path
-    env: dict[str, str]
-    outputs: dict[str, Any]
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
+class Bootstrap(Deployment):
     def trust(self, role: str) -> dict[str, Any]:
         return _document(self.client("iam").get_role(RoleName=ROLES[role])["Role"]["AssumeRolePolicyDocument"])
 

@@ -13,17 +13,16 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.checkov_support import clean_checkov_report
 from tests.terraform_support import (
     INFRA_DIR,
     REPO_ROOT,
+    Deployment,
     copy_infra,
     moto_override,
     moto_server,
@@ -136,23 +135,6 @@ def test_terraform_validate(cli_config: Path, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- moto apply --
-@dataclass(frozen=True)
-class Deployment:
-    endpoint: str
-    workdir: Path
-    env: dict[str, str]
-    outputs: dict[str, Any]
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-
 def _worker_zip(directory: Path) -> Path:
     """A private copy of the worker zip (other tests rebuild build/sqs_worker.zip in place)."""
     subprocess.run(["make", "--no-print-directory", "package"], cwd=REPO_ROOT, check=True, capture_output=True)

@@ -54,41 +54,19 @@ data "aws_iam_policy_document" "trust_deploy_environment" {
 }
 
 data "aws_iam_policy_document" "trust_terraform_plan" {
-  # Subjects without a wildcard (pull_request, environment:...) are compared exactly.
-  dynamic "statement" {
-    for_each = length(local.plan_subjects_exact) > 0 ? [local.plan_subjects_exact] : []
-
-    content {
-      sid     = "GitHubActionsPlanExactSubjects"
-      effect  = "Allow"
-      actions = ["sts:AssumeRoleWithWebIdentity"]
-
-      principals {
-        type        = "Federated"
-        identifiers = [local.oidc_provider_arn]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "${local.github_oidc_host}:aud"
-        values   = ["sts.amazonaws.com"]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "${local.github_oidc_host}:sub"
-        values   = statement.value
-      }
-    }
-  }
-
-  # Branch pushes (ref:refs/heads/*): StringLike, but the repository part stays literal, so only this repository's
+  # Subjects without a wildcard (pull_request, environment:...) are compared exactly (StringEquals). Branch
+  # pushes (ref:refs/heads/*) need StringLike, but the repository part stays literal, so only this repository's
   # branches match. This role can only read; applying needs the deploy environment.
   dynamic "statement" {
-    for_each = length(local.plan_subjects_like) > 0 ? [local.plan_subjects_like] : []
+    for_each = [
+      for subjects in [
+        { sid = "GitHubActionsPlanExactSubjects", test = "StringEquals", values = local.plan_subjects_exact },
+        { sid = "GitHubActionsPlanBranches", test = "StringLike", values = local.plan_subjects_like },
+      ] : subjects if length(subjects.values) > 0
+    ]
 
     content {
-      sid     = "GitHubActionsPlanBranches"
+      sid     = statement.value.sid
       effect  = "Allow"
       actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -104,9 +82,9 @@ data "aws_iam_policy_document" "trust_terraform_plan" {
       }
 
       condition {
-        test     = "StringLike"
+        test     = statement.value.test
         variable = "${local.github_oidc_host}:sub"
-        values   = statement.value
+        values   = statement.value.values
       }
     }
   }

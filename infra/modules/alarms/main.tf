@@ -66,66 +66,56 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alert_email
 }
 
-# Prompts wait too long: the worker is stopped, failing, throttled by Bedrock or under-scaled.
-resource "aws_cloudwatch_metric_alarm" "queue_age" {
-  alarm_name        = local.alarm_names.queue_age
-  alarm_description = "The oldest prompt in ${var.queue_name} has waited more than ${var.age_threshold_seconds} s."
-  namespace         = "AWS/SQS"
-  metric_name       = "ApproximateAgeOfOldestMessage"
-  dimensions = {
-    QueueName = var.queue_name
+locals {
+  # One entry per alarm; everything else (period, evaluation, missing data, ALARM and OK actions) is shared.
+  alarms = {
+    # Prompts wait too long: the worker is stopped, failing, throttled by Bedrock or under-scaled.
+    queue_age = {
+      description = "The oldest prompt in ${var.queue_name} has waited more than ${var.age_threshold_seconds} s."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateAgeOfOldestMessage"
+      dimensions  = { QueueName = var.queue_name }
+      statistic   = "Maximum"
+      threshold   = var.age_threshold_seconds
+    }
+    # Any message in the DLQ is a prompt that produced no image and needs a human look.
+    dlq_not_empty = {
+      description = "${var.dlq_name} holds messages that could not be processed (see their error_code attribute)."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = var.dlq_name }
+      statistic   = "Maximum"
+      threshold   = 0
+    }
+    # An invocation failed as a whole (crash, timeout, misconfiguration), not just single records.
+    worker_errors = {
+      description = "The ${var.function_name} Lambda reported invocation errors."
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = var.function_name }
+      statistic   = "Sum"
+      threshold   = 0
+    }
   }
-  statistic           = "Maximum"
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = local.alarm_names[each.key]
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = var.period_seconds
   evaluation_periods  = var.evaluation_periods
   datapoints_to_alarm = var.evaluation_periods
   comparison_operator = "GreaterThanThreshold"
-  threshold           = var.age_threshold_seconds
-  # SQS stops publishing metrics for a queue that has been idle for hours: no data means no backlog.
+  threshold           = each.value.threshold
+  # SQS and Lambda publish no data for idle queues and functions: no data means nothing is wrong.
   treat_missing_data = "notBreaching"
   actions_enabled    = true
   alarm_actions      = [aws_sns_topic.alerts.arn]
   ok_actions         = [aws_sns_topic.alerts.arn]
-}
-
-# Any message in the DLQ is a prompt that produced no image and needs a human look.
-resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
-  alarm_name        = local.alarm_names.dlq_not_empty
-  alarm_description = "${var.dlq_name} holds messages that could not be processed (see their error_code attribute)."
-  namespace         = "AWS/SQS"
-  metric_name       = "ApproximateNumberOfMessagesVisible"
-  dimensions = {
-    QueueName = var.dlq_name
-  }
-  statistic           = "Maximum"
-  period              = var.period_seconds
-  evaluation_periods  = var.evaluation_periods
-  datapoints_to_alarm = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [aws_sns_topic.alerts.arn]
-  ok_actions          = [aws_sns_topic.alerts.arn]
-}
-
-# An invocation failed as a whole (crash, timeout, misconfiguration), not just single records.
-resource "aws_cloudwatch_metric_alarm" "worker_errors" {
-  alarm_name        = local.alarm_names.worker_errors
-  alarm_description = "The ${var.function_name} Lambda reported invocation errors."
-  namespace         = "AWS/Lambda"
-  metric_name       = "Errors"
-  dimensions = {
-    FunctionName = var.function_name
-  }
-  statistic           = "Sum"
-  period              = var.period_seconds
-  evaluation_periods  = var.evaluation_periods
-  datapoints_to_alarm = var.evaluation_periods
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [aws_sns_topic.alerts.arn]
-  ok_actions          = [aws_sns_topic.alerts.arn]
 }

@@ -5,11 +5,7 @@ output "topic_arn" {
 
 output "alarm_names" {
   description = "Names of the alarms, by purpose."
-  value = {
-    queue_age     = aws_cloudwatch_metric_alarm.queue_age.alarm_name
-    dlq_not_empty = aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name
-    worker_errors = aws_cloudwatch_metric_alarm.worker_errors.alarm_name
-  }
+  value       = { for purpose, alarm in aws_cloudwatch_metric_alarm.this : purpose => alarm.alarm_name }
 }
 
 output "kms_key_arn" {
