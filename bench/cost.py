@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from bedrock_emulator.emulator import EmulatorConfig
 from bench.common import (
     CACHED_PROMPTS,
     Goal,
@@ -33,7 +34,6 @@ from bench.common import (
     table,
     warm_renders,
 )
-from imagegen.local.bedrock_emulator import EmulatorConfig
 
 NAME = "cost"
 MESSAGES = 200

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.common import Report, endpoints, large_images, local_stack, log, table
 from bench.lambda_env import LambdaDir, api_env, baseline_env, worker_env
-from imagegen.local.stack import LocalStack
+from local_stack.stack import LocalStack
 
 NAME = "memory"
 RUNS = 2

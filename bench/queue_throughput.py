@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bedrock_emulator.emulator import EmulatorConfig
 from bench.chart import Series, line_chart
 from bench.common import (
     CACHED_PROMPTS,
@@ -32,7 +33,6 @@ from bench.common import (
     table,
     warm_renders,
 )
-from imagegen.local.bedrock_emulator import EmulatorConfig
 
 NAME = "queue_throughput"
 LATENCY_MS = 500

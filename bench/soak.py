@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bedrock_emulator.emulator import EmulatorConfig
 from bench.common import (
     Report,
     endpoints,
@@ -31,8 +32,7 @@ from bench.common import (
     sqs_client,
     table,
 )
-from imagegen.local.bedrock_emulator import EmulatorConfig
-from imagegen.local.stack import LocalStack
+from local_stack.stack import LocalStack
 
 NAME = "soak"
 SEED = 424242

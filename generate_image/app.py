@@ -41,6 +41,11 @@ def service() -> ImageService:
     return ImageService.from_env()
 
 
+def reset() -> None:
+    """Forget the per-container service, as a new container would (local stack, benchmarks)."""
+    service.cache_clear()
+
+
 def _request_id() -> str:
     return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
 

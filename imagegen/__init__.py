@@ -1,3 +1,4 @@
-"""Shared core of the image-generation service: request validation, model adapters, Bedrock and S3."""
+"""Shared core of the image-generation service: request validation, model adapters, Bedrock and S3.
 
-__version__ = "0.1.0"
+This package is exactly what the Lambda bundles ship besides their handler; it depends on boto3 only.
+"""

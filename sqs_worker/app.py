@@ -56,6 +56,17 @@ def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=worker().service.settings.worker_concurrency, thread_name_prefix="record")
 
 
+def reset() -> None:
+    """Forget the per-container worker, clients and threads, as a new container would (local stack, benchmarks).
+
+    Settings are read again on the next invocation (e.g. a new ``WORKER_CONCURRENCY``).
+    """
+    if _executor.cache_info().currsize:
+        _executor().shutdown(wait=False)
+    _executor.cache_clear()
+    worker.cache_clear()
+
+
 def process_record(record: SQSRecord) -> Outcome:
     message = QueueMessage(
         message_id=record.message_id,

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.checkov_support import clean_checkov_report
-from tests.terraform_support import (
+from tests.infra.checkov_support import clean_checkov_report
+from tests.infra.terraform_support import (
     REPO_ROOT,
     Deployment,
     moto_override,

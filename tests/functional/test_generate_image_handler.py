@@ -203,11 +203,11 @@ def test_a_bug_is_a_500_with_the_request_id_and_no_internals(api: FakeBedrock) -
 
 def test_missing_configuration_is_a_500_naming_no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BUCKET_NAME", raising=False)
-    app.service.cache_clear()
+    app.reset()
     try:
         status, body, _ = invoke('{"prompt": "a cat"}')
     finally:
-        app.service.cache_clear()
+        app.reset()
     assert (status, body["code"]) == (500, "ConfigurationError")
     assert "BUCKET_NAME" not in body["message"]
 

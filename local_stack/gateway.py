@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from imagegen.local.lambda_runtime import InvocationTimeout, LocalFunction
+from local_stack.lambda_runtime import InvocationTimeout, LocalFunction
 
 logger = logging.getLogger(__name__)
 

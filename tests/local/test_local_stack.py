@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +20,11 @@ import boto3
 import pytest
 from PIL import Image
 
-from imagegen.local.bedrock_emulator import EmulatorConfig
-from imagegen.local.stack import LocalStack, StackConfig
+from bedrock_emulator.emulator import EmulatorConfig
+from local_stack.stack import LocalStack, StackConfig
+from tests.tools import uv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -214,7 +214,7 @@ def test_a_duplicate_delivery_produces_one_image_and_one_bedrock_call(stack: Loc
 
 
 def test_the_aws_cli_sends_a_prompt_as_users_do(endpoints: Any) -> None:
-    aws = [shutil.which("uv") or "uv", "tool", "run", "--from", "awscli", "aws"]
+    aws = [uv(), "tool", "run", "--from", "awscli", "aws"]
     result = subprocess.run(
         [*aws, "--endpoint-url", endpoints.aws_endpoint_url, "--region", endpoints.region, "--output", "json",
          "sqs", "send-message", "--queue-url", endpoints.queue_url, "--message-body", "a cat in space, from the CLI"],
@@ -243,7 +243,7 @@ def cli(stack: LocalStack, *args: str, cwd: Path) -> subprocess.CompletedProcess
     state = str(stack.config.state_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "IMAGEGEN_"))}
     return subprocess.run(
-        [sys.executable, "-m", "imagegen.cli", "--state-file", state, *args],
+        [sys.executable, "-m", "imagegen_cli", "--state-file", state, *args],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False,
     )  # fmt: skip
 
@@ -298,7 +298,7 @@ def test_cli_failures_are_one_clear_line(stack: LocalStack, tmp_path: Path, args
 def test_cli_without_a_target_says_what_to_do(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "IMAGEGEN_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "imagegen.cli", "--state-file", str(tmp_path / "none.json"), "enqueue", "a cat"],
+        [sys.executable, "-m", "imagegen_cli", "--state-file", str(tmp_path / "none.json"), "enqueue", "a cat"],
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -310,7 +310,7 @@ def test_cli_without_a_target_says_what_to_do(tmp_path: Path) -> None:
 def test_imagegen_local_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     state = tmp_path / "stack.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagegen.cli", "--state-file", str(state), "local",
+        [sys.executable, "-m", "imagegen_cli", "--state-file", str(state), "local",
          "--api-port", "0", "--aws-port", "0", "--bedrock-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip

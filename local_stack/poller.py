@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
-from imagegen.local.lambda_runtime import LocalFunction
+from local_stack.lambda_runtime import LocalFunction
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

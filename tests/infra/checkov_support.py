@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.tools import uv
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_REASON_CHARS = 40
 
 
 def clean_checkov_report(framework: str, *target: str) -> list[dict[str, Any]]:
     """Run checkov on ``target`` (``-f FILE`` or ``-d DIR``); assert 0 failed checks, no parse errors and a
     written reason on every skip. Returns the skipped checks for the caller's own expectations."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is required to run checkov (uv tool run checkov)")
     # No --quiet: it would drop the passed and skipped checks from the JSON report.
-    command = [uv, "tool", "run", "checkov", "--skip-download", "--compact", "--output", "json"]
+    command = [uv(), "tool", "run", "checkov", "--skip-download", "--compact", "--output", "json"]
     result = subprocess.run(
         [*command, "--framework", framework, *target],
         cwd=REPO_ROOT,

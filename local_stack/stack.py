@@ -3,7 +3,7 @@
 ``LocalStack.start()`` brings up, all on loopback:
 
 * a moto server (S3, SQS, SNS, CloudWatch) — ``aws_endpoint_url``;
-* the Bedrock emulator (``imagegen.local.bedrock_emulator``);
+* the Bedrock emulator (``bedrock_emulator.emulator``);
 * the bucket, the prompt queue with a redrive policy to its dead-letter queue, an SNS topic with an email
   subscription, and the three alarms the Terraform stack defines (moto stores alarms; they never fire);
 * a local API Gateway in front of the real ``generate_image`` handler (API key, 29 s, 10 MB);
@@ -26,11 +26,11 @@ from typing import Any, Self
 
 import boto3
 
+from bedrock_emulator.emulator import BedrockEmulator, EmulatorConfig
 from imagegen.config import DEFAULT_MODEL_ID
-from imagegen.local.bedrock_emulator import BedrockEmulator, EmulatorConfig
-from imagegen.local.gateway import LocalApiGateway
-from imagegen.local.lambda_runtime import LocalFunction
-from imagegen.local.poller import QueuePoller
+from local_stack.gateway import LocalApiGateway
+from local_stack.lambda_runtime import LocalFunction
+from local_stack.poller import QueuePoller
 
 logger = logging.getLogger(__name__)
 
@@ -269,9 +269,8 @@ class LocalStack:
         from sqs_worker import app as worker_app
 
         # Clients are made once per container; this process is a fresh container for this stack.
-        api_app.service.cache_clear()
-        worker_app.worker.cache_clear()
-        worker_app._executor.cache_clear()
+        api_app.reset()
+        worker_app.reset()
         # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current
         # event on a class attribute, so concurrent invocations in one process would read each other's.
         api = LocalFunction("imagegen-api", api_app.lambda_handler, timeout_seconds=28, max_concurrency=1)

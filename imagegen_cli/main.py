@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from imagegen.local.stack import StackEndpoints
+    from local_stack.stack import StackEndpoints
 
 DEFAULT_OUT = Path("out")
 DEFAULT_STATE_FILE = Path(os.environ.get("IMAGEGEN_STATE_FILE", ".local/stack.json"))
@@ -340,7 +340,7 @@ def _local_endpoints(state_file: Path) -> StackEndpoints | None:
     if not state_file.exists():
         return None
     try:
-        from imagegen.local.stack import load_endpoints  # needs the `local` extra
+        from local_stack.stack import load_endpoints  # needs the `local` extra
     except ImportError:
         return None
     return load_endpoints(state_file)
@@ -350,8 +350,8 @@ def _local_endpoints(state_file: Path) -> StackEndpoints | None:
 
 
 def _stack_config(args: argparse.Namespace, **overrides: Any) -> Any:
-    from imagegen.local.bedrock_emulator import EmulatorConfig
-    from imagegen.local.stack import StackConfig
+    from bedrock_emulator.emulator import EmulatorConfig
+    from local_stack.stack import StackConfig
 
     base = EmulatorConfig.from_env()
     emulator = EmulatorConfig(
@@ -379,7 +379,7 @@ def _stack_config(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    from imagegen.local.stack import LocalStack
+    from local_stack.stack import LocalStack
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -412,7 +412,7 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from imagegen.local.stack import LocalStack
+    from local_stack.stack import LocalStack
 
     config = _stack_config(args, api_port=0, aws_port=0, bedrock_port=0, state_file=None)
     print("starting the local stack (moto, Bedrock emulator, API gateway, queue poller)…", flush=True)

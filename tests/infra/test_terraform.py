@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.checkov_support import clean_checkov_report
-from tests.terraform_support import (
+from tests.infra.checkov_support import clean_checkov_report
+from tests.infra.terraform_support import (
     INFRA_DIR,
     REPO_ROOT,
     Deployment,

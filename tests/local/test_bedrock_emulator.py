@@ -25,10 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from imagegen.bedrock import classify_client_error, invoke_model, make_bedrock_client
-from imagegen.config import Settings
-from imagegen.errors import ContentFilteredError, ThrottledError
-from imagegen.local.bedrock_emulator import (
+from bedrock_emulator.emulator import (
     CONTENT_FILTER_MESSAGE,
     ERROR_STATUS,
     FAULT_CODES,
@@ -39,7 +36,10 @@ from imagegen.local.bedrock_emulator import (
     EmulatorConfig,
     main,
 )
-from imagegen.local.render import CAPTION, render_placeholder
+from bedrock_emulator.render import CAPTION, render_placeholder
+from imagegen.bedrock import classify_client_error, invoke_model, make_bedrock_client
+from imagegen.config import Settings
+from imagegen.errors import ContentFilteredError, ThrottledError
 from imagegen.models import SUPPORTED_MODEL_PREFIXES, NovaCanvasAdapter, StabilityAdapter, TitanImageAdapter
 from imagegen.models import adapter_for as real_adapter_for
 from imagegen.models.stability import ASPECT_RATIOS
@@ -57,7 +57,7 @@ NOVA = "amazon.nova-canvas-v1:0"
 SD35 = "stability.sd3-5-large-v1:0"
 CORE = "stability.stable-image-core-v1:1"
 ULTRA = "stability.stable-image-ultra-v1:1"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -914,7 +914,7 @@ def test_cli_rejects_bad_values(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 def test_cli_serves_until_interrupted_and_exits_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {**os.environ, "BEDROCK_EMULATOR_RPM": "1", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagegen.local.bedrock_emulator", "--port", "0", "--rpm", "5", "--seed", "3"],
+        [sys.executable, "-m", "bedrock_emulator.emulator", "--port", "0", "--rpm", "5", "--seed", "3"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -955,7 +955,7 @@ def test_render_is_deterministic_and_depends_on_prompt_and_seed() -> None:
 
 def test_render_is_byte_identical_across_processes() -> None:
     code = (
-        "import hashlib, sys; from imagegen.local.render import render_placeholder as r; "
+        "import hashlib, sys; from bedrock_emulator.render import render_placeholder as r; "
         "sys.stdout.write(hashlib.sha256(r('a lighthouse', 7, 256, 192)).hexdigest())"
     )
     other = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -21,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.checkov_support import clean_checkov_report
+from tests.infra.checkov_support import clean_checkov_report
+from tests.tools import uv
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -75,10 +75,7 @@ def load_sam_template() -> dict[str, Any]:
 def _translator_command() -> list[str]:
     if importlib.util.find_spec("samtranslator") is not None:
         return [sys.executable]
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("aws-sam-translator is not installed and uv (for the aws-sam-cli tool) is not on PATH")
-    return [uv, "tool", "run", "--from", "aws-sam-cli", "python"]
+    return [uv(), "tool", "run", "--from", "aws-sam-cli", "python"]
 
 
 def transform_template(sam_template: dict[str, Any]) -> dict[str, Any]:
@@ -527,13 +524,6 @@ def test_every_checkov_skip_in_the_template_has_a_reason(sam_template):
         assert len(str(skip.get("comment", "")).split()) >= 5, f"{logical_id}: {skip['id']} needs a reason"
 
 
-def _uv() -> str:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH (needed to run aws-sam-cli / checkov as uv tools)")
-    return uv
-
-
 @pytest.mark.slow
 def test_cfn_lint_is_clean():
     from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
@@ -545,7 +535,7 @@ def test_cfn_lint_is_clean():
 
 @pytest.mark.slow
 def test_sam_validate_lint():
-    cmd = [_uv(), "tool", "run", "--from", "aws-sam-cli", "sam", "validate", "--lint"]
+    cmd = [uv(), "tool", "run", "--from", "aws-sam-cli", "sam", "validate", "--lint"]
     cmd += ["--template", str(TEMPLATE), "--region", REGION]
     result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,14 +3,14 @@
 An unmodified ``boto3.client("bedrock-runtime")`` talks to it once ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``
 points here: ``POST /model/{modelId}/invoke`` with a JSON body, JSON replies, and failures as Bedrock
 sends them (HTTP status, ``x-amzn-ErrorType`` header, ``{"message": ...}``), so botocore raises the same
-``ClientError`` codes as against AWS. Images come from ``imagegen.local.render``: deterministic
+``ClientError`` codes as against AWS. Images come from ``bedrock_emulator.render``: deterministic
 placeholders, NOT a generative model.
 
 Each request goes through, in order: model id -> wire-body validation (per model family; the limits are
 read from the adapters in ``imagegen.models``, never written twice) -> blocked words (content filter)
 -> requests-per-minute quota -> fault injection -> latency (the emulated model time) -> render.
 
-Run it: ``python -m imagegen.local.bedrock_emulator --port 4567 --latency-ms 500 --rpm 60``; the
+Run it: ``python -m bedrock_emulator --port 4567 --latency-ms 500 --rpm 60``; the
 ``BEDROCK_EMULATOR_*`` variables (see ``EmulatorConfig.from_env``) set the defaults of the flags.
 Besides InvokeModel it answers ``GET /_emulator/stats``, ``POST /_emulator/reset`` and
 ``POST /_emulator/fail-next`` (``{"code": "AccessDeniedException", "times": 1}``) for tests and soaks
@@ -44,9 +44,9 @@ from types import FrameType, TracebackType
 from typing import Any, ClassVar, Self, cast
 from urllib.parse import unquote, urlsplit
 
+from bedrock_emulator.render import render_placeholder
 from imagegen.config import env_int
 from imagegen.errors import ConfigurationError
-from imagegen.local.render import render_placeholder
 from imagegen.models import NovaCanvasAdapter, StabilityAdapter, TitanImageAdapter, adapter_for
 from imagegen.models.amazon import QUALITIES, AmazonImageAdapter
 from imagegen.models.stability import ASPECT_RATIOS
@@ -786,7 +786,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m imagegen.local.bedrock_emulator",
+        prog="python -m bedrock_emulator",
         description="Local Bedrock Runtime InvokeModel emulator for the image models (placeholder images). "
         "Flags override the BEDROCK_EMULATOR_* environment variables.",
     )

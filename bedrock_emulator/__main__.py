@@ -1,0 +1,5 @@
+"""``python -m bedrock_emulator``."""
+
+from bedrock_emulator.emulator import main
+
+raise SystemExit(main())
