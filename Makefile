@@ -55,7 +55,7 @@ test-functional: install ## Handlers and core against moto and a fake model
 test-local: install ## The Bedrock emulator, the local stack and the CLI, end to end
 	$(BIN)/pytest tests/local
 
-test-infra: install ## Template, Terraform, bootstrap, workflows, package, client image
+test-infra: install ## Template, Terraform, bootstrap, workflows, package, client image, layers, docs, newcomer
 	$(BIN)/pytest tests/infra
 
 lint: install sam-validate checkov hadolint actionlint terraform-check ## ruff, mypy, import layers, sam validate, cfn-lint, checkov, hadolint, actionlint, terraform fmt

@@ -1,5 +1,5 @@
 """``python -m bedrock_emulator``."""
 
-from bedrock_emulator.emulator import main
+from bedrock_emulator.cli import main
 
 raise SystemExit(main())

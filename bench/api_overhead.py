@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from bench.common import Goal, Report, endpoints, large_images, local_stack, log, percentile, summary, table
 from imagegen.storage import make_s3_client
 from local_stack.stack import LocalStack

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from bedrock_emulator.render import render_placeholder
 from local_stack.poller import QueuePoller
 from local_stack.stack import LocalStack, StackConfig, StackEndpoints

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from bench.common import (
     CACHED_PROMPTS,
     Goal,

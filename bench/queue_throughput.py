@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from bench.chart import Series, line_chart
 from bench.common import (
     CACHED_PROMPTS,

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from bench.common import (
     Report,
     endpoints,

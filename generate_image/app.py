@@ -1,8 +1,9 @@
 """API Lambda: ``POST /generate-image`` behind API Gateway (REST, proxy integration).
 
 A thin adapter: HTTP in, ``imagegen.ImageService`` does the work, HTTP out. Errors map to statuses:
-invalid input and content-filter blocks 400, throttling 429 (with ``Retry-After``), model timeout 504,
-other upstream failures 502, anything unexpected 500 with the request id and no internals.
+invalid input and content-filter blocks 400, throttling 429 (with ``Retry-After``), no usable model in the
+chain 503, model timeout 504, other upstream failures 502, anything unexpected 500 with the request id and
+no internals.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from imagegen.chain import ModelEntry
 from imagegen.errors import (
     ContentFilteredError,
     ImageGenError,
     InvalidRequestError,
     ModelTimeoutError,
+    ModelUnavailableError,
+    NoModelAvailableError,
     ThrottledError,
 )
 from imagegen.request import parse_json_body
@@ -33,12 +38,19 @@ logger = Logger(service="imagegen-api")
 tracer = Tracer(service="imagegen-api")
 metrics = Metrics(namespace="ImageGen", service="imagegen-api")
 app = APIGatewayRestResolver()
+copy_config_to_registered_loggers(source_logger=logger, include={"imagegen"})  # the core's warnings, as JSON
+
+
+def model_unavailable(entry: ModelEntry, error: ModelUnavailableError) -> None:
+    """A chain entry was marked unavailable (the core logs Bedrock's reason): count it by model."""
+    with single_metric(name="ModelMarkedUnavailable", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="model", value=entry.model_id)
 
 
 @functools.cache
 def service() -> ImageService:
-    """One service (and so one Bedrock and one S3 client) per container."""
-    return ImageService.from_env()
+    """One service (and so one Bedrock client per region and one S3 client) per container."""
+    return ImageService.from_env(on_model_unavailable=model_unavailable)
 
 
 def reset() -> None:
@@ -56,8 +68,9 @@ def generate_image() -> dict[str, Any]:
     payload = parse_json_body(app.current_event.decoded_body)
     prepared = service().prepare(payload)
     result = service().generate(prepared, request_id=_request_id(), source="api")
+    metrics.add_dimension(name="model", value=result.model_id)
     metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.images))
-    logger.info("images stored", extra={"keys": [image.key for image in result.images]})
+    logger.info("images stored", extra={"keys": [image.key for image in result.images], "model": result.model_id})
     return result.to_dict()
 
 
@@ -87,6 +100,8 @@ def generation_failed(error: ImageGenError) -> Response[str]:
     elif isinstance(error, ThrottledError):
         status = HTTPStatus.TOO_MANY_REQUESTS
         headers = {"Retry-After": str(error.retry_after_seconds)}
+    elif isinstance(error, NoModelAvailableError):
+        status = HTTPStatus.SERVICE_UNAVAILABLE
     elif isinstance(error, ModelTimeoutError):
         status = HTTPStatus.GATEWAY_TIMEOUT
     elif error.code == "ConfigurationError":

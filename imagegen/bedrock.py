@@ -42,6 +42,20 @@ if TYPE_CHECKING:
 # content filters." (https://docs.aws.amazon.com/nova/latest/userguide/image-gen-errors.html).
 _CONTENT_FILTER = re.compile(r"content filter", re.IGNORECASE)
 
+# What Bedrock answers when the model itself cannot be used (reported verbatim by users, 2025-2026):
+# ResourceNotFoundException "This model version has reached the end of its life. …" or "Access denied. This
+# Model is marked by provider as Legacy and you have not been actively using the model in the last 15 days. …";
+# ValidationException "The provided model identifier is invalid." (not offered in this region) or "Invocation of
+# model ID … with on-demand throughput isn't supported. …" (only through an inference profile).
+_NOT_FOUND_REASONS = (
+    (re.compile(r"end of (its )?life", re.IGNORECASE), "end of life"),
+    (re.compile(r"\bLegacy\b"), "Legacy, not used by this account recently"),
+)
+_UNUSABLE_HERE = (
+    (re.compile(r"model identifier is invalid", re.IGNORECASE), "not offered in this region"),
+    (re.compile(r"on-demand throughput isn.t supported", re.IGNORECASE), "needs an inference profile"),
+)
+
 _TRANSIENT_CODES = {
     "ThrottlingException",
     "ServiceQuotaExceededException",
@@ -115,10 +129,20 @@ def classify_client_error(exc: ClientError) -> BedrockError:
         return ModelTimeoutError("The model did not answer in time.", aws_code=code, detail=detail)
     if code in _TRANSIENT_CODES:
         return TransientBedrockError("The image model is temporarily unavailable.", aws_code=code, detail=detail)
+    message = str(error.get("Message", ""))
     if code == "AccessDeniedException":
-        return ModelAccessDeniedError("The service may not use the image model.", aws_code=code, detail=detail)
+        return ModelAccessDeniedError(
+            "The service may not use the image model.",
+            aws_code=code,
+            detail=detail,
+            reason="access denied (model access not enabled in the account, or IAM)",
+        )
     if code == "ResourceNotFoundException":
-        return ModelNotFoundError("The configured image model was not found.", aws_code=code, detail=detail)
+        reason = next((text for pattern, text in _NOT_FOUND_REASONS if pattern.search(message)), "not found")
+        return ModelNotFoundError(_NOT_FOUND, aws_code=code, detail=detail, reason=reason)
+    unusable_here = next((text for pattern, text in _UNUSABLE_HERE if pattern.search(message)), None)
+    if code == "ValidationException" and unusable_here:
+        return ModelNotFoundError(_NOT_FOUND, aws_code=code, detail=detail, reason=unusable_here)
     if code == "ValidationException":
         return PermanentBedrockError("The image model rejected the request.", aws_code=code, detail=detail)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -127,6 +151,7 @@ def classify_client_error(exc: ClientError) -> BedrockError:
     return PermanentBedrockError("The image model rejected the request.", aws_code=code, detail=detail)
 
 
+_NOT_FOUND = "The configured image model was not found."
 DEFAULT_RETRY_AFTER_SECONDS = 10
 
 

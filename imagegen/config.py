@@ -6,22 +6,27 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from imagegen.chain import ModelEntry, parse_chain
 from imagegen.errors import ConfigurationError
 
-DEFAULT_MODEL_ID = "amazon.titan-image-generator-v1"
+#: The model chain: the original system's model first, a model Bedrock serves today (2026-11) second.
+DEFAULT_MODEL_ID = "amazon.titan-image-generator-v1@us-east-1,stability.stable-image-core-v1:1@us-west-2"
 DEFAULT_BEDROCK_REGION = "us-east-1"
+DEFAULT_MODEL_COOLDOWN_SECONDS = 900
 #: SigV4 presigned URLs are valid for at most 7 days.
 MAX_URL_EXPIRY_SECONDS = 604_800
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Runtime configuration shared by both handlers. See the README's configuration table."""
+    """Runtime configuration shared by both handlers. See docs/configuration.md."""
 
     bucket_name: str
     key_prefix: str = ""
     model_id: str = DEFAULT_MODEL_ID
     bedrock_region: str = DEFAULT_BEDROCK_REGION
+    #: How long an entry Bedrock called unusable is skipped, in this container.
+    model_cooldown_seconds: int = DEFAULT_MODEL_COOLDOWN_SECONDS
     url_expiry_seconds: int = 3600
     bedrock_max_attempts: int = 3
     bedrock_read_timeout_seconds: float = 60.0
@@ -31,6 +36,11 @@ class Settings:
     retry_base_seconds: int = 30
     max_receive_count: int = 0
     claim_ttl_seconds: int = 900
+
+    @property
+    def models(self) -> tuple[ModelEntry, ...]:
+        """``model_id`` parsed: the ordered chain (``ConfigurationError`` when malformed)."""
+        return parse_chain(self.model_id, self.bedrock_region)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,6 +54,7 @@ class Settings:
             key_prefix=env.get("KEY_PREFIX", "").strip().strip("/"),
             model_id=env.get("MODEL_ID", "").strip() or DEFAULT_MODEL_ID,
             bedrock_region=env.get("BEDROCK_REGION", "").strip() or DEFAULT_BEDROCK_REGION,
+            model_cooldown_seconds=_int(env, "MODEL_COOLDOWN_SECONDS", DEFAULT_MODEL_COOLDOWN_SECONDS, 0, 86_400),
             url_expiry_seconds=_int(env, "URL_EXPIRY_SECONDS", 3600, 1, MAX_URL_EXPIRY_SECONDS),
             bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
             bedrock_read_timeout_seconds=float(_int(env, "BEDROCK_READ_TIMEOUT_SECONDS", 60, 1, 900)),

@@ -87,16 +87,39 @@ class ContentFilteredError(PermanentBedrockError):
     code = "ContentFiltered"
 
 
-class ModelAccessDeniedError(PermanentBedrockError):
+class ModelUnavailableError(PermanentBedrockError):
+    """Bedrock says this model cannot be used at all (not just this request): the service moves to the next
+    entry of the model chain. ``reason`` says why, in a few words."""
+
+    code = "ModelUnavailable"
+    reason = "unavailable"
+
+    def __init__(
+        self, public_message: str, *, aws_code: str = "", detail: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(public_message, aws_code=aws_code, detail=detail)
+        if reason:
+            self.reason = reason
+
+
+class ModelAccessDeniedError(ModelUnavailableError):
     """The function may not invoke the model (IAM, or model access not granted in the account)."""
 
     code = "ModelAccessDenied"
+    reason = "access denied"
 
 
-class ModelNotFoundError(PermanentBedrockError):
-    """The configured model does not exist in the Bedrock region."""
+class ModelNotFoundError(ModelUnavailableError):
+    """The model is not offered: end of life, Legacy and unused, unknown, or not in this region."""
 
     code = "ModelNotFound"
+    reason = "not found"
+
+
+class NoModelAvailableError(TransientBedrockError):
+    """Every entry of the model chain is marked unavailable; an operator can fix the chain, so retry later."""
+
+    code = "NoModelAvailable"
 
 
 class ModelResponseError(PermanentBedrockError):

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError
 from imagegen.service import GenerationResult, ImageService, PreparedRequest
+from imagegen.storage import QUEUE_FOLDER
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUEUE_FOLDER = "from_queue"
 #: SQS caps a message's visibility timeout at 12 hours; we never back off longer than 15 minutes.
 MAX_BACKOFF_SECONDS = 900
 MAX_ATTRIBUTE_CHARS = 1024
@@ -120,7 +120,7 @@ class QueueWorker:
             if done is not None:
                 return MessageResult(
                     Outcome.ALREADY_DONE,
-                    GenerationResult(self.service.settings.model_id, message.message_id, done, reused=True),
+                    GenerationResult("", message.message_id, done, reused=True),
                 )
             return MessageResult(Outcome.GENERATED, self._generate_claimed(message, prepared))
         except ImageGenError as error:

@@ -1,17 +1,24 @@
 """The one place that turns a request into stored images: validate, invoke Bedrock, store in S3.
 
-Both Lambda handlers are thin adapters around ``ImageService``.
+Both Lambda handlers are thin adapters around ``ImageService``. The model is the first usable entry of the
+model chain (``imagegen.chain``); a request is validated against the model that serves it, and moves to the
+next entry at once when Bedrock says the model itself cannot be used.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from imagegen.bedrock import invoke_model, make_bedrock_client
+from imagegen.chain import ModelChain, ModelEntry, UnavailableListener
 from imagegen.config import Settings
-from imagegen.models import Invocation, adapter_for
+from imagegen.errors import ModelUnavailableError
+from imagegen.models import Invocation, ModelAdapter, ModelImage, adapter_for
 from imagegen.models.base import SeedSource, random_seed
 from imagegen.request import ImageRequest, parse_request
 from imagegen.storage import ImageStore, StoredImage, make_s3_client
@@ -20,13 +27,16 @@ if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
     from mypy_boto3_s3 import S3Client
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
-    """A request that passed every check, with the model body ready to send."""
+    """A request that passed every check for the model that will serve it, with the model body ready."""
 
     request: ImageRequest
     invocation: Invocation
+    entry: ModelEntry
 
     @property
     def image_count(self) -> int:
@@ -35,12 +45,13 @@ class PreparedRequest:
 
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
-    """The stored images of one request."""
+    """The stored images of one request, and the model that made them."""
 
     model_id: str
     request_id: str
     images: list[StoredImage]
     reused: bool = field(default=False)
+    region: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +65,7 @@ class GenerationResult:
 
 
 class ImageService:
-    """Validates requests for the configured model, generates images and stores them."""
+    """Validates requests for the serving model, generates images and stores them."""
 
     def __init__(
         self,
@@ -63,42 +74,104 @@ class ImageService:
         bedrock: BedrockRuntimeClient | None = None,
         s3: S3Client | None = None,
         seed_source: SeedSource = random_seed,
+        on_model_unavailable: UnavailableListener | None = None,
+        chain: ModelChain | None = None,
     ) -> None:
         self.settings = settings
-        self.adapter = adapter_for(settings.model_id)
-        self._bedrock = bedrock or make_bedrock_client(
-            settings.bedrock_region,
-            max_attempts=settings.bedrock_max_attempts,
-            read_timeout_seconds=settings.bedrock_read_timeout_seconds,
+        entries = settings.models
+        self._adapters = {entry: adapter_for(entry.model_id) for entry in entries}  # unsupported: fails here
+        self.chain = chain or ModelChain(
+            entries, cooldown_seconds=settings.model_cooldown_seconds, on_unavailable=on_model_unavailable
         )
+        self._bedrock = bedrock
+        self._clients: dict[str, BedrockRuntimeClient] = {}
+        self._clients_lock = threading.Lock()
         self.store = ImageStore(
             s3 or make_s3_client(), settings.bucket_name, settings.key_prefix, settings.url_expiry_seconds
         )
         self._seed_source = seed_source
 
     @classmethod
-    def from_env(cls) -> ImageService:
-        return cls(Settings.from_env())
+    def from_env(cls, *, on_model_unavailable: UnavailableListener | None = None) -> ImageService:
+        return cls(Settings.from_env(), on_model_unavailable=on_model_unavailable)
 
     def prepare(self, payload: object) -> PreparedRequest:
-        """Validate a decoded JSON payload against the request schema and the model's limits."""
+        """Validate a decoded JSON payload against the request schema and the current model's limits."""
         request = parse_request(payload)
-        return PreparedRequest(request, self.adapter.prepare(request, self._seed_source))
+        return self._prepare_for(request, self.chain.current())
 
     def generate(
         self, prepared: PreparedRequest, *, request_id: str, source: str = "api", folder: str = ""
     ) -> GenerationResult:
-        """Call the model once and store every image it returns under ``{folder}/{request_id}-{i}``."""
-        reply = invoke_model(self._bedrock, self.settings.model_id, prepared.invocation.body)
-        images = self.adapter.parse_response(reply, prepared.invocation)
+        """Call the serving model and store every image under ``{folder}/{request_id}-{i}``.
+
+        An entry Bedrock calls unusable is marked and the request moves on to the next one at once (validated
+        again against that model). ``NoModelAvailableError`` when none is left."""
+        entry = self.chain.acquire()
+        while True:
+            try:
+                if entry != prepared.entry:
+                    prepared = self._prepare_for(prepared.request, entry)
+                images = self._call(entry, prepared.invocation)
+            except ModelUnavailableError as error:
+                if self.chain.mark_unavailable(entry, error):
+                    logger.warning(
+                        "model marked unavailable for %d s: %s in %s, %s",
+                        self.chain.cooldown_seconds,
+                        entry.model_id,
+                        entry.region,
+                        error.reason,
+                        extra={"model": entry.model_id, "region": entry.region, "reason": error.reason,
+                               "bedrock_error": error.detail},
+                    )  # fmt: skip
+                entry = self.chain.acquire(after=entry)
+                continue
+            except BaseException:
+                self.chain.released(entry)
+                raise
+            self.chain.succeeded(entry)
+            break
         sidecar = {
             "prompt": prepared.request.prompt,
             "negativePrompt": prepared.request.negative_prompt,
-            "model": self.settings.model_id,
+            "model": entry.model_id,
+            "region": entry.region,
             "parameters": prepared.invocation.parameters,
             "request_id": request_id,
             "source": source,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         stored = self.store.save(images, stem=request_id, sidecar=sidecar, folder=folder)
-        return GenerationResult(model_id=self.settings.model_id, request_id=request_id, images=stored)
+        return GenerationResult(model_id=entry.model_id, request_id=request_id, images=stored, region=entry.region)
+
+    def adapter(self, entry: ModelEntry | None = None) -> ModelAdapter:
+        """The adapter of ``entry`` (default: the entry that would serve a request now)."""
+        return self._adapters[entry or self.chain.current()]
+
+    def _prepare_for(self, request: ImageRequest, entry: ModelEntry) -> PreparedRequest:
+        return PreparedRequest(request, self._adapters[entry].prepare(request, self._seed_source), entry)
+
+    def _call(self, entry: ModelEntry, invocation: Invocation) -> list[ModelImage]:
+        """One InvokeModel per call of the invocation (one-image models: one per image, concurrently)."""
+        client, adapter = self._client(entry.region), self._adapters[entry]
+
+        def one(call: Invocation) -> list[ModelImage]:
+            return adapter.parse_response(invoke_model(client, entry.model_id, call.body), call)
+
+        calls = invocation.calls()
+        if len(calls) == 1:
+            return one(calls[0])
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="model-call") as pool:
+            return [image for images in pool.map(one, calls) for image in images]
+
+    def _client(self, region: str) -> BedrockRuntimeClient:
+        if self._bedrock is not None:
+            return self._bedrock
+        with self._clients_lock:
+            if region not in self._clients:
+                self._clients[region] = make_bedrock_client(
+                    region,
+                    max_attempts=self.settings.bedrock_max_attempts,
+                    read_timeout_seconds=self.settings.bedrock_read_timeout_seconds,
+                )
+            return self._clients[region]

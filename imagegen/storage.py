@@ -29,6 +29,28 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 IMAGES_FOLDER = "generated_images"
+#: Sub-folder of the images written by the queue worker (``…/generated_images/from_queue/``).
+QUEUE_FOLDER = "from_queue"
+
+
+def images_base(key_prefix: str = "") -> str:
+    """``{key_prefix}/generated_images``, or ``generated_images`` without a prefix."""
+    prefix = key_prefix.strip("/")
+    return f"{prefix}/{IMAGES_FOLDER}" if prefix else IMAGES_FOLDER
+
+
+def image_key(key_prefix: str, stem: str, index: int, folder: str = "") -> str:
+    """The S3 key of image ``index`` of ``stem``: the one place the key layout is written.
+
+    ``{key_prefix}/generated_images/[{folder}/]{stem}-{index}.png``; its sidecar is the same with ``.json``.
+    """
+    directory = f"{images_base(key_prefix)}/{folder}" if folder else images_base(key_prefix)
+    return f"{directory}/{stem}-{index}.png"
+
+
+def sidecar_key(image_key: str) -> str:
+    """The JSON sidecar next to an image."""
+    return image_key.removesuffix(".png") + ".json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +75,12 @@ class ImageStore:
     def __init__(self, s3: S3Client, bucket: str, key_prefix: str = "", url_expiry_seconds: int = 3600) -> None:
         self._s3 = s3
         self.bucket = bucket
-        self.base = f"{key_prefix.strip('/')}/{IMAGES_FOLDER}" if key_prefix.strip("/") else IMAGES_FOLDER
+        self.key_prefix = key_prefix
+        self.base = images_base(key_prefix)
         self.url_expiry_seconds = url_expiry_seconds
 
     def image_key(self, stem: str, index: int, folder: str = "") -> str:
-        directory = f"{self.base}/{folder}" if folder else self.base
-        return f"{directory}/{stem}-{index}.png"
+        return image_key(self.key_prefix, stem, index, folder)
 
     def save(
         self,
@@ -74,7 +96,7 @@ class ImageStore:
             key = self.image_key(stem, index, folder)
             meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket}
             self._put(key, image.png, "image/png")
-            self._put(_sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
+            self._put(sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
             stored.append(self._stored(key, image.seed))
         return stored
 
@@ -84,7 +106,7 @@ class ImageStore:
         for index in range(count):
             key = self.image_key(stem, index, folder)
             try:
-                body = self._s3.get_object(Bucket=self.bucket, Key=_sidecar_key(key))["Body"].read()
+                body = self._s3.get_object(Bucket=self.bucket, Key=sidecar_key(key))["Body"].read()
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                     return None
@@ -143,7 +165,3 @@ class ImageStore:
 def _precondition_failed(exc: ClientError) -> bool:
     # 412 when the condition fails; 409 when a concurrent conditional write to the same key is in flight.
     return exc.response.get("Error", {}).get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}
-
-
-def _sidecar_key(image_key: str) -> str:
-    return image_key.removesuffix(".png") + ".json"

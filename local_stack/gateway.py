@@ -1,23 +1,30 @@
 """A local API Gateway (REST API, Lambda proxy integration) in front of the real ``generate_image`` handler.
 
-It enforces what API Gateway enforces before and around the integration: the resource and method
-(anything else: 403 ``Missing Authentication Token``), the API key (403 ``Forbidden``), the 10 MB payload
-limit (413), and the 29 s integration timeout (504). A handler that raises becomes 502, as in AWS.
+It enforces what API Gateway enforces before and around the integration: the resource and method (anything
+else, HEAD and OPTIONS included: 403 ``Missing Authentication Token``), the API key (403 ``Forbidden``), a
+well-formed ``Content-Length`` (400), the 10 MB payload limit (413), and the 29 s integration timeout (504).
+A handler that raises becomes 502, as in AWS.
+
+``python -m local_stack.gateway --port 0 --api-key KEY`` serves the handler in its own process (the local
+stack starts it so); its first stdout line is ``ready <url of the stage>``.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import logging
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from local_stack.lambda_runtime import InvocationTimeout, LocalFunction
+from local_stack.lambda_runtime import InvocationTimeout, LocalFunction, load_handler, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +33,27 @@ HttpReply = tuple[int, dict[str, str], bytes]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
+API_HANDLER = "generate_image.app:lambda_handler"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method on one resource of the REST API, as template.yaml declares it."""
+
+    method: str
+    resource: str
+    api_key_required: bool = True
+
+
+ROUTES = (Route("POST", "/generate-image"),)
+
+
+class BadRequest(Exception):
+    """The request cannot be read (API Gateway answers 400 before any integration)."""
 
 
 class LocalApiGateway:
-    """Serves ``POST /{stage}{resource}`` on loopback and turns requests into REST proxy events."""
+    """Serves ``/{stage}{resource}`` on loopback and turns requests into REST proxy events."""
 
     def __init__(
         self,
@@ -39,14 +63,14 @@ class LocalApiGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         stage: str = "Prod",
-        resource: str = "/generate-image",
+        routes: Sequence[Route] = ROUTES,
         integration_timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self.function = function
         self.api_key = api_key
         self.stage = stage
-        self.resource = resource
+        self.routes = {(route.method, f"/{stage}{route.resource}"): route for route in routes}
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
@@ -54,9 +78,14 @@ class LocalApiGateway:
         self._thread: threading.Thread | None = None
 
     @property
-    def url(self) -> str:
+    def stage_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{self.stage}{self.resource}"
+        return f"http://{host!s}:{port}/{self.stage}"
+
+    @property
+    def url(self) -> str:
+        """The URL of ``POST /generate-image``."""
+        return f"{self.stage_url}/generate-image"
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
@@ -69,18 +98,19 @@ class LocalApiGateway:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> HttpReply:
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> HttpReply:
         """One HTTP exchange: returns status, headers and body."""
         request_id = str(uuid.uuid4())
         split = urlsplit(raw_path)
-        if split.path != f"/{self.stage}{self.resource}" or method != "POST":
+        route = self.routes.get((method, split.path))
+        if route is None:
             return _json(403, {"message": "Missing Authentication Token"}, request_id)
         lowered = {name.lower(): value for name, value in headers.items()}
-        if lowered.get("x-api-key") != self.api_key:
+        if route.api_key_required and lowered.get("x-api-key") != self.api_key:
             return _json(403, {"message": "Forbidden"}, request_id)
         if len(body) > self.max_payload_bytes:
             return _json(413, {"message": "Request Too Long"}, request_id)
-        event = self._event(method, split.path, split.query, headers, body, request_id=request_id)
+        event = self._event(route, split.path, split.query, dict(headers), body, request_id=request_id)
         try:
             result = self.function.invoke(event, timeout_seconds=self.integration_timeout_seconds)
         except InvocationTimeout:
@@ -91,18 +121,19 @@ class LocalApiGateway:
         return _from_proxy_result(result, request_id)
 
     def _event(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, *, request_id: str
+        self, route: Route, path: str, query: str, headers: dict[str, str], body: bytes, *, request_id: str
     ) -> dict[str, Any]:
-        params = dict(parse_qsl(query)) or None
+        params = dict(parse_qsl(query, keep_blank_values=True)) or None
         try:
             text, is_base64 = body.decode(), False
         except UnicodeDecodeError:
             text, is_base64 = base64.b64encode(body).decode(), True
         now = datetime.now(UTC)
+        resource_path = path.removeprefix(f"/{self.stage}")
         return {
-            "resource": self.resource,
-            "path": self.resource,
-            "httpMethod": method,
+            "resource": route.resource,
+            "path": resource_path,
+            "httpMethod": route.method,
             "headers": headers,
             "multiValueHeaders": {name: [value] for name, value in headers.items()},
             "queryStringParameters": params,
@@ -111,8 +142,8 @@ class LocalApiGateway:
             "stageVariables": None,
             "requestContext": {
                 "resourceId": "local",
-                "resourcePath": self.resource,
-                "httpMethod": method,
+                "resourcePath": route.resource,
+                "httpMethod": route.method,
                 "path": path,
                 "stage": self.stage,
                 "requestId": request_id,
@@ -154,25 +185,88 @@ def _handler_class(gateway: LocalApiGateway) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > gateway.max_payload_bytes:
-                remaining = length  # drain the body in chunks so the client sees the reply, not a reset
-                while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 16))):
-                    remaining -= len(chunk)
-                status, headers, body = _json(413, {"message": "Request Too Long"}, str(uuid.uuid4()))
-            else:
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
+            try:
+                status, headers, body = self._exchange()
+            except BadRequest as problem:
+                self.close_connection = True  # the rest of the stream cannot be framed
+                status, headers, body = _json(400, {"message": f"Bad Request: {problem}"}, str(uuid.uuid4()))
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        def _exchange(self) -> HttpReply:
+            length = self._content_length()
+            if length > gateway.max_payload_bytes:
+                remaining = length  # drain the body in chunks so the client sees the reply, not a reset
+                while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 16))):
+                    remaining -= len(chunk)
+                return _json(413, {"message": "Request Too Long"}, str(uuid.uuid4()))
+            raw = self._read_body(length)
+            return gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
+
+        def _content_length(self) -> int:
+            values = self.headers.get_all("Content-Length") or []
+            if len(set(values)) > 1:
+                raise BadRequest("conflicting Content-Length headers")
+            if not values:
+                return 0
+            value = values[0].strip()
+            if not value.isdigit() or not value.isascii():
+                raise BadRequest("Content-Length must be a non-negative integer")
+            return int(value)
+
+        def _read_body(self, length: int) -> bytes:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            return self.rfile.read(length) if length else b""
+
+        def _read_chunked(self) -> bytes:
+            body = bytearray()
+            while True:
+                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                try:
+                    size = int(size_line, 16)
+                except ValueError:
+                    raise BadRequest("malformed chunked body") from None
+                if size == 0:
+                    self.rfile.readline(1024)
+                    return bytes(body)
+                if len(body) + size > gateway.max_payload_bytes + 1:
+                    raise BadRequest("chunked body over the payload limit")
+                body += self.rfile.read(size)
+                self.rfile.readline(1024)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug("api-gateway: " + format, *args)
 
     return Handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the API handler until SIGTERM/SIGINT (the environment configures the handler, as in Lambda)."""
+    parser = argparse.ArgumentParser(prog="python -m local_stack.gateway", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--handler", default=API_HANDLER, help="module:function of the Lambda handler")
+    args = parser.parse_args(argv)
+    # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current event on
+    # a class attribute, so concurrent invocations in one process would read each other's.
+    function = LocalFunction("imagegen-api", load_handler(args.handler), timeout_seconds=28, max_concurrency=1)
+    gateway = LocalApiGateway(function, api_key=args.api_key, host=args.host, port=args.port).start()
+    try:
+        serve_until_signalled(f"ready {gateway.stage_url}")
+    finally:
+        gateway.stop()
+        function.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

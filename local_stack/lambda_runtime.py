@@ -1,7 +1,11 @@
-"""Just enough of the Lambda runtime to call a handler in-process: a context object and a timeout."""
+"""Just enough of the Lambda runtime to call a handler: a context object, a timeout, loading by name, and a
+service process's life (ready line, stop on a signal)."""
 
 from __future__ import annotations
 
+import importlib
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -61,3 +65,21 @@ class LocalFunction:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def load_handler(spec: str) -> Handler:
+    """The handler ``module:function`` names, imported now (after the environment is set, as Lambda does)."""
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"a handler is module:function, got {spec!r}")
+    handler: Handler = getattr(importlib.import_module(module_name), function_name)
+    return handler
+
+
+def serve_until_signalled(ready_line: str) -> None:
+    """Print the ready line (the local stack reads it), then block until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    print(ready_line, flush=True)
+    stopping.wait()

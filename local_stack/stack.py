@@ -1,107 +1,73 @@
 """The whole system on one machine, with no AWS account and no Docker.
 
-``LocalStack.start()`` brings up, all on loopback:
+``LocalStack.start()`` brings up, each in a process of its own and all on loopback, as they are separate
+services in AWS:
 
-* a moto server (S3, SQS, SNS, CloudWatch) — ``aws_endpoint_url``;
-* the Bedrock emulator (``bedrock_emulator.emulator``);
-* the bucket, the prompt queue with a redrive policy to its dead-letter queue, an SNS topic with an email
-  subscription, and the three alarms the Terraform stack defines (moto stores alarms; they never fire);
-* a local API Gateway in front of the real ``generate_image`` handler (API key, 29 s, 10 MB);
-* a queue poller feeding the real ``sqs_worker`` handler with Lambda's event-source semantics.
+* ``moto`` — a moto server (S3, SQS): the bucket, and the prompt queue with a redrive policy to its
+  dead-letter queue;
+* ``bedrock`` — the Bedrock emulator (``python -m bedrock_emulator``);
+* ``api`` — a local API Gateway in front of the real ``generate_image`` handler (``local_stack.gateway``);
+* ``worker`` — Lambda's SQS event-source semantics feeding the real ``sqs_worker`` handler
+  (``local_stack.poller``).
 
-Both handlers run in this process and reach moto and the emulator through the standard
-``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` variables, exactly as they reach AWS.
+The handlers reach moto and the emulator through the standard ``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` variables, exactly as they reach AWS. The local stack has no alarms:
+moto stores CloudWatch alarms but never evaluates them (the Terraform tests check the real ones).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
+import re
 import urllib.request
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Self
 
-import boto3
+from bedrock_emulator.admin import EmulatorAdmin
+from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
+from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module
 
-from bedrock_emulator.emulator import BedrockEmulator, EmulatorConfig
-from imagegen.config import DEFAULT_MODEL_ID
-from local_stack.gateway import LocalApiGateway
-from local_stack.lambda_runtime import LocalFunction
-from local_stack.poller import QueuePoller
+__all__ = ["LocalStack", "PollerAdmin", "ServiceError", "StackConfig", "StackEndpoints"]
 
-logger = logging.getLogger(__name__)
-
-DEFAULT_STATE_FILE = Path(".local/stack.json")
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+#: How long one service may take to print its ready line (imports included).
+START_TIMEOUT_SECONDS = 30.0
+_EMULATOR_READY = re.compile(r"^Bedrock emulator listening on (?P<url>\S+)$")
 
 
-@dataclass
-class StackConfig:
-    """Everything ``imagegen local`` can set; every port may be 0 (pick a free one)."""
+class PollerAdmin:
+    """The worker service's admin endpoint: the poller's counters and switches (tests, benchmarks)."""
 
-    host: str = "127.0.0.1"
-    api_port: int = 3000
-    aws_port: int = 4566
-    bedrock_port: int = 4567
-    region: str = "us-east-1"
-    api_key: str = "local-api-key"
-    bucket: str = "imagegen-local-images"
-    key_prefix: str = ""
-    queue_name: str = "imagegen-prompts"
-    model_id: str = DEFAULT_MODEL_ID
-    alert_email: str = "ops@example.com"
-    # Event source mapping and queue, scaled down from the Terraform defaults for quick local feedback.
-    batch_size: int = 10
-    batching_window_seconds: float = 1.0
-    max_concurrency: int = 2
-    worker_timeout_seconds: float = 60.0
-    max_receive_count: int = 5
-    retry_base_seconds: int = 2
-    alarm_age_threshold_seconds: int = 300
-    #: Share of batches the poller delivers twice (SQS delivers at least once; tests and soaks use this).
-    duplicate_delivery_rate: float = 0.0
-    emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
-    state_file: Path | None = DEFAULT_STATE_FILE
-    log_level: str = "WARNING"
+    def __init__(self, url: str) -> None:
+        self.url = url
 
-    @property
-    def visibility_timeout_seconds(self) -> int:
-        # The rule the Terraform stack applies: 6 x the function timeout + the batching window.
-        return int(6 * self.worker_timeout_seconds + self.batching_window_seconds)
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats")
 
+    def resume(self) -> None:
+        self._call("POST", "/resume", {})
 
-@dataclass(frozen=True)
-class StackEndpoints:
-    """What clients need; written to ``.local/stack.json``."""
+    def set_duplicate_rate(self, rate: float) -> None:
+        self._call("POST", "/duplicate-rate", {"rate": rate})
 
-    api_url: str
-    api_key: str
-    queue_url: str
-    dlq_url: str
-    bucket: str
-    aws_endpoint_url: str
-    bedrock_endpoint_url: str
-    region: str
-    key_prefix: str
-    topic_arn: str
-    alarm_names: list[str]
+    def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            result: dict[str, Any] = json.loads(reply.read())
+            return result
 
 
 class LocalStack:
-    """Starts and stops every local component; use as a context manager or call start()/stop()."""
+    """Starts and stops every local service; use as a context manager or call start()/stop()."""
 
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
         self.endpoints: StackEndpoints | None = None
-        self.emulator: BedrockEmulator | None = None
-        self.gateway: LocalApiGateway | None = None
-        self.poller: QueuePoller | None = None
-        self._moto: Any = None
-        self._functions: list[LocalFunction] = []
-        self._saved_env: dict[str, str | None] = {}
+        self.emulator: EmulatorAdmin | None = None
+        self.poller: PollerAdmin | None = None
+        self.services: dict[str, ServiceProcess] = {}
+        self._queue_arn = ""
 
     def __enter__(self) -> Self:
         return self.start()
@@ -119,107 +85,124 @@ class LocalStack:
             raise
 
     def _start(self) -> Self:
-        from moto.server import ThreadedMotoServer  # heavy import, only when a stack starts
-
         cfg = self.config
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.aws_port, verbose=False)
-        self._moto.start()
-        aws_host, aws_port = self._moto.get_host_and_port()
-        aws_url = f"http://{aws_host}:{aws_port}"
-        self.emulator = BedrockEmulator(cfg.emulator, host=cfg.host, port=cfg.bedrock_port).start()
-
-        self._set_env({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": cfg.region, "AWS_REGION": cfg.region})
-        self._set_env(
-            {
-                "AWS_ENDPOINT_URL": aws_url,
-                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.emulator.url,
-                "BUCKET_NAME": cfg.bucket,
-                "KEY_PREFIX": cfg.key_prefix,
-                "MODEL_ID": cfg.model_id,
-                "BEDROCK_REGION": cfg.region,
-                "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
-                "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
-                "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
-                "WORKER_CONCURRENCY": str(cfg.batch_size),
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": cfg.log_level,
-                "POWERTOOLS_METRICS_NAMESPACE": "ImageGenLocal",
-            },
-            override=True,
+        # moto and the emulator depend on nothing: they start side by side.
+        moto = self._service("moto", python_module("local_stack.moto_service", "--host", cfg.host, "--port",
+                                                   str(cfg.aws_port)))  # fmt: skip
+        bedrock = self._service(
+            "bedrock",
+            python_module("bedrock_emulator", "--host", cfg.host, "--port", str(cfg.bedrock_port)),
+            extra_env=cfg.emulator.to_env(),
+            ready=_EMULATOR_READY,
         )
-        queue_url, queue_arn, dlq_url, topic_arn, alarm_names = self._create_resources()
-        self._set_env({"DEAD_LETTER_QUEUE_URL": dlq_url}, override=True)
+        aws_url, bedrock_url = _wait_all(moto, bedrock)
+        self.emulator = EmulatorAdmin(bedrock_url)
+        queue_url, self._queue_arn, dlq_url = self._create_resources(aws_url)
 
-        api_function, worker_function = self._load_functions()
-        self.gateway = LocalApiGateway(api_function, api_key=cfg.api_key, host=cfg.host, port=cfg.api_port).start()
-        self.poller = QueuePoller(
-            worker_function,
-            boto3.client("sqs", region_name=cfg.region),
-            queue_url,
-            queue_arn,
-            batch_size=cfg.batch_size,
-            batching_window_seconds=cfg.batching_window_seconds,
-            max_concurrency=cfg.max_concurrency,
-            region=cfg.region,
-            duplicate_delivery_rate=cfg.duplicate_delivery_rate,
-        ).start()
+        handler_env = self._handler_environment(aws_url, bedrock_url, dlq_url)
+        api = self._service(
+            "api",
+            python_module("local_stack.gateway", "--host", cfg.host, "--port", str(cfg.api_port),
+                          "--api-key", cfg.api_key),
+            extra_env=handler_env,
+        )  # fmt: skip
+        worker = self._start_worker(handler_env, queue_url)
+        stage_url, worker_admin_url = _wait_all(api, worker)
+        self.poller = PollerAdmin(worker_admin_url)
         self.endpoints = StackEndpoints(
-            api_url=self.gateway.url,
+            api_url=f"{stage_url}/generate-image",
             api_key=cfg.api_key,
             queue_url=queue_url,
             dlq_url=dlq_url,
             bucket=cfg.bucket,
             aws_endpoint_url=aws_url,
-            bedrock_endpoint_url=self.emulator.url,
+            bedrock_endpoint_url=bedrock_url,
             region=cfg.region,
             key_prefix=cfg.key_prefix,
-            topic_arn=topic_arn,
-            alarm_names=alarm_names,
+            worker_admin_url=worker_admin_url,
+            log_dir=str(cfg.log_dir),
         )
         if cfg.state_file:
-            cfg.state_file.parent.mkdir(parents=True, exist_ok=True)
-            cfg.state_file.write_text(json.dumps(asdict(self.endpoints), indent=2) + "\n")
+            self.endpoints.write(cfg.state_file)
         return self
 
     def stop(self) -> None:
-        """Stop everything that started, newest first; safe to call twice."""
-        if self.poller:
-            self.poller.stop()
-            self.poller = None
-        if self.gateway:
-            self.gateway.stop()
-            self.gateway = None
-        for function in self._functions:
-            function.close()
-        self._functions = []
-        if self.emulator:
-            self.emulator.stop()
-            self.emulator = None
-        if self._moto:
-            # moto's backends live per process, not per server: a later stack in this process would find
-            # this one's bucket and queues.
-            if self.endpoints:
-                with contextlib.suppress(OSError):
-                    reset_url = f"{self.endpoints.aws_endpoint_url}/moto-api/reset"  # the local moto server
-                    reset = urllib.request.Request(reset_url, method="POST")  # noqa: S310
-                    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310
-            self._moto.stop()
-            self._moto = None
+        """Stop every service, newest first; safe to call twice."""
+        for name in reversed(list(self.services)):
+            self.services.pop(name).stop()
         if self.config.state_file and self.endpoints:
             self.config.state_file.unlink(missing_ok=True)
-        self._restore_env()
+        self.endpoints = None
+
+    def restart_worker(self, *, paused: bool = False, handler: str | None = None, **changes: Any) -> PollerAdmin:
+        """Replace the worker service (a fresh "container"), e.g. with another concurrency or handler.
+
+        ``changes`` are ``StackConfig`` fields (``batch_size``, ``max_concurrency``, …); ``paused`` starts it
+        waiting for ``PollerAdmin.resume()``, so a benchmark can pre-load the queue first."""
+        assert self.endpoints is not None, "the stack is not running"
+        self.config = replace(self.config, **changes)
+        self.services.pop("worker").stop()
+        ep = self.endpoints
+        env = self._handler_environment(ep.aws_endpoint_url, ep.bedrock_endpoint_url, ep.dlq_url)
+        worker = self._start_worker(env, ep.queue_url, paused=paused, handler=handler)
+        self.poller = PollerAdmin(worker.wait_ready(START_TIMEOUT_SECONDS))
+        self.endpoints = replace(ep, worker_admin_url=self.poller.url)
+        return self.poller
 
     # ---- parts --------------------------------------------------------------------------------
 
-    def _create_resources(self) -> tuple[str, str, str, str, list[str]]:
+    def _service(
+        self, name: str, argv: list[str], *, extra_env: dict[str, str] | None = None, ready: Any = None
+    ) -> ServiceProcess:
         cfg = self.config
-        s3 = boto3.client("s3", region_name=cfg.region)
-        sqs = boto3.client("sqs", region_name=cfg.region)
-        sns = boto3.client("sns", region_name=cfg.region)
-        cloudwatch = boto3.client("cloudwatch", region_name=cfg.region)
+        env = child_environment({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": cfg.region, "AWS_REGION": cfg.region,
+                                 **(extra_env or {})})  # fmt: skip
+        kwargs = {"ready": ready} if ready is not None else {}
+        process = ServiceProcess(name, argv, env=env, log_dir=cfg.log_dir, verbose=cfg.verbose, **kwargs)
+        self.services[name] = process.start()
+        return process
 
+    def _start_worker(
+        self, env: dict[str, str], queue_url: str, *, paused: bool = False, handler: str | None = None
+    ) -> ServiceProcess:
+        cfg = self.config
+        argv = python_module(
+            "local_stack.poller",
+            "--queue-url", queue_url, "--queue-arn", self._queue_arn, "--region", cfg.region,
+            "--batch-size", str(cfg.batch_size), "--batching-window", str(cfg.batching_window_seconds),
+            "--max-concurrency", str(cfg.max_concurrency), "--timeout", str(cfg.worker_timeout_seconds),
+            "--duplicate-rate", str(cfg.duplicate_delivery_rate), "--admin-host", cfg.host,
+        )  # fmt: skip
+        if paused:
+            argv.append("--paused")
+        if handler:
+            argv += ["--handler", handler]
+        return self._service("worker", argv, extra_env={**env, "WORKER_CONCURRENCY": str(cfg.batch_size)})
+
+    def _handler_environment(self, aws_url: str, bedrock_url: str, dlq_url: str) -> dict[str, str]:
+        """What both functions read, as the template and Terraform set it (plus the endpoints)."""
+        cfg = self.config
+        return {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
+            "BUCKET_NAME": cfg.bucket,
+            "KEY_PREFIX": cfg.key_prefix,
+            "MODEL_ID": cfg.model_id,
+            "BEDROCK_REGION": cfg.region,
+            "DEAD_LETTER_QUEUE_URL": dlq_url,
+            "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
+            "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
+            "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "ImageGenLocal",
+            "POWERTOOLS_LOG_LEVEL": cfg.log_level,
+        }
+
+    def _create_resources(self, aws_url: str) -> tuple[str, str, str]:
+        """The bucket, and the prompt queue redriven to its dead-letter queue, as Terraform makes them."""
+        cfg = self.config
+        s3 = local_client("s3", aws_url, cfg.region)
+        sqs = local_client("sqs", aws_url, cfg.region)
         s3.create_bucket(Bucket=cfg.bucket)
         dlq_url = sqs.create_queue(
             QueueName=f"{cfg.queue_name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
@@ -235,73 +218,11 @@ class LocalStack:
             },
         )["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        topic_arn = sns.create_topic(Name=f"{cfg.queue_name}-alerts")["TopicArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=cfg.alert_email)
-
-        alarms = [
-            (f"{cfg.queue_name}-oldest-message-age", "AWS/SQS", "ApproximateAgeOfOldestMessage",
-             {"QueueName": cfg.queue_name}, float(cfg.alarm_age_threshold_seconds), "Maximum"),
-            (f"{cfg.queue_name}-dlq-not-empty", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-             {"QueueName": f"{cfg.queue_name}-dlq"}, 0.0, "Maximum"),
-            (f"{cfg.queue_name}-worker-errors", "AWS/Lambda", "Errors",
-             {"FunctionName": "imagegen-worker"}, 0.0, "Sum"),
-        ]  # fmt: skip
-        for name, namespace, metric, dimensions, threshold, statistic in alarms:
-            cloudwatch.put_metric_alarm(
-                AlarmName=name,
-                Namespace=namespace,
-                MetricName=metric,
-                Dimensions=[{"Name": key, "Value": value} for key, value in dimensions.items()],
-                Statistic=statistic,  # type: ignore[arg-type]
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=threshold,
-                ComparisonOperator="GreaterThanThreshold",
-                TreatMissingData="notBreaching",
-                AlarmActions=[topic_arn],
-                OKActions=[topic_arn],
-            )
-        return queue_url, queue_arn, dlq_url, topic_arn, [alarm[0] for alarm in alarms]
-
-    def _load_functions(self) -> tuple[LocalFunction, LocalFunction]:
-        # Imported after the environment is set: Powertools reads it at import time.
-        from generate_image import app as api_app
-        from sqs_worker import app as worker_app
-
-        # Clients are made once per container; this process is a fresh container for this stack.
-        api_app.reset()
-        worker_app.reset()
-        # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current
-        # event on a class attribute, so concurrent invocations in one process would read each other's.
-        api = LocalFunction("imagegen-api", api_app.lambda_handler, timeout_seconds=28, max_concurrency=1)
-        worker = LocalFunction(
-            "imagegen-worker",
-            worker_app.lambda_handler,
-            timeout_seconds=self.config.worker_timeout_seconds,
-            max_concurrency=self.config.max_concurrency,
-        )
-        self._functions = [api, worker]
-        return api, worker
-
-    def _set_env(self, values: dict[str, str], *, override: bool = False) -> None:
-        for name, value in values.items():
-            if not override and os.environ.get(name):
-                continue
-            self._saved_env.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-
-    def _restore_env(self) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
+        return queue_url, queue_arn, dlq_url
 
 
-def load_endpoints(state_file: Path = DEFAULT_STATE_FILE) -> StackEndpoints | None:
-    """The endpoints of a running local stack, or ``None`` when none is running."""
-    try:
-        return StackEndpoints(**json.loads(state_file.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
+def _wait_all(*services: ServiceProcess) -> list[str]:
+    """Wait for services started side by side; their URLs in order."""
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        futures = [pool.submit(service.wait_ready, START_TIMEOUT_SECONDS) for service in services]
+        return [future.result() for future in futures]

@@ -13,19 +13,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from imagegen.chain import ModelEntry
 from imagegen.config import Settings
-from imagegen.errors import ConfigurationError
+from imagegen.errors import ConfigurationError, ModelUnavailableError
 from imagegen.queue import Outcome, QueueMessage, QueueWorker, make_sqs_client
 from imagegen.service import ImageService
 
 logger = Logger(service="imagegen-worker")
 tracer = Tracer(service="imagegen-worker")
 metrics = Metrics(namespace="ImageGen", service="imagegen-worker")
+copy_config_to_registered_loggers(source_logger=logger, include={"imagegen"})  # the core's warnings, as JSON
 
 _OUTCOME_METRICS = {
     Outcome.GENERATED: "ImagesGenerated",
@@ -34,14 +37,20 @@ _OUTCOME_METRICS = {
 }
 
 
+def model_unavailable(entry: ModelEntry, error: ModelUnavailableError) -> None:
+    """A chain entry was marked unavailable (the core logs Bedrock's reason): count it by model."""
+    with single_metric(name="ModelMarkedUnavailable", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="model", value=entry.model_id)
+
+
 @functools.cache
 def worker() -> QueueWorker:
-    """One worker (and so one set of AWS clients) per container."""
+    """One worker (and so one set of AWS clients, and one view of the model chain) per container."""
     settings = Settings.from_env()
     if not settings.dead_letter_queue_url:
         raise ConfigurationError("The worker is misconfigured.", detail="DEAD_LETTER_QUEUE_URL is required")
     return QueueWorker(
-        ImageService(settings),
+        ImageService(settings, on_model_unavailable=model_unavailable),
         make_sqs_client(),
         settings.dead_letter_queue_url,
         retry_base_seconds=settings.retry_base_seconds,
@@ -87,10 +96,15 @@ def process_record(record: SQSRecord) -> Outcome:
     details: dict[str, Any] = {"outcome": result.outcome.value}
     if result.generation:
         details["keys"] = [image.key for image in result.generation.images]
+        details["model"] = result.generation.model_id
     if result.error:
         details.update(error_code=result.error.code, error_detail=result.error.detail)
     logger.info("message handled", extra={"message_id": message.message_id, **details})
-    metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    if result.outcome is Outcome.GENERATED and result.generation:  # by serving model: records may differ
+        with single_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.generation.images)) as m:
+            m.add_dimension(name="model", value=result.generation.model_id)
+    else:
+        metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
     return result.outcome
 
 

@@ -47,6 +47,11 @@ def client_error(code: str, message: str = "upstream said no", status: int = 400
 Reply = dict[str, Any] | Exception | Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def stability_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """What the Stability models answer: one PNG, its seed, no finish reason."""
+    return {"images": [b64png(4, 4)], "seeds": [body["seed"]], "finish_reasons": [None]}
+
+
 def titan_reply(body: dict[str, Any]) -> dict[str, Any]:
     """What Titan/Nova answer: one PNG per requested image, of the requested size."""
     config = body["imageGenerationConfig"]
@@ -59,11 +64,16 @@ class FakeBedrock:
 
     replies: list[Reply] = field(default_factory=lambda: [titan_reply])
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Replies by model id, consulted before ``replies`` (the model chain's tests).
+    by_model: dict[str, Reply] = field(default_factory=dict)
 
     def invoke_model(self, **kwargs: Any) -> dict[str, Any]:
         body = json.loads(kwargs["body"])
         self.calls.append({**kwargs, "decoded_body": body})
-        reply = self.replies[0] if len(self.replies) == 1 else self.replies.pop(0)
+        if kwargs["modelId"] in self.by_model:
+            reply = self.by_model[kwargs["modelId"]]
+        else:
+            reply = self.replies[0] if len(self.replies) == 1 else self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
         payload = reply(body) if callable(reply) else reply

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelResponseError
-from imagegen.models.base import Invocation, ModelAdapter, ModelImage, SeedSource, decode_png, random_seed
+from imagegen.models.base import (
+    MAX_IMAGES,
+    Invocation,
+    ModelAdapter,
+    ModelImage,
+    SeedSource,
+    decode_png,
+    random_seed,
+)
 from imagegen.request import ImageRequest
 
 QUALITIES = ("standard", "premium")
@@ -24,7 +32,7 @@ class AmazonImageAdapter(ModelAdapter):
     min_cfg_scale: ClassVar[float] = 1.1
     max_cfg_scale: ClassVar[float] = 10.0
     default_cfg_scale: ClassVar[float]
-    max_images: ClassVar[int] = 5
+    max_images: ClassVar[int] = MAX_IMAGES
     default_size: ClassVar[tuple[int, int]] = (1024, 1024)
 
     @abstractmethod
@@ -108,7 +116,7 @@ class TitanImageAdapter(AmazonImageAdapter):
     def check_size(self, width: int, height: int) -> None:
         if (width, height) not in self.sizes:
             listed = ", ".join(f"{w}x{h}" for w, h in sorted(self.sizes, reverse=True))
-            raise InvalidRequestError("width", f"{width}x{height} is not a supported {self.family} size: {listed}")
+            raise InvalidRequestError("width", f"{width}x{height} is not a supported size for {self.label}: {listed}")
 
 
 class NovaCanvasAdapter(AmazonImageAdapter):
@@ -135,11 +143,11 @@ class NovaCanvasAdapter(AmazonImageAdapter):
                 raise InvalidRequestError(
                     field,
                     f"must be a multiple of {self.side_step} between {self.min_side} and {self.max_side} "
-                    f"for {self.family}",
+                    f"for {self.label}",
                 )
         if max(width, height) > self.max_aspect_ratio * min(width, height):
-            raise InvalidRequestError("width", f"aspect ratio must be between 1:4 and 4:1 for {self.family}")
+            raise InvalidRequestError("width", f"aspect ratio must be between 1:4 and 4:1 for {self.label}")
         if width * height >= self.max_pixels:
             raise InvalidRequestError(
-                "width", f"width x height must be below {self.max_pixels:,} pixels for {self.family}"
+                "width", f"width x height must be below {self.max_pixels:,} pixels for {self.label}"
             )

@@ -24,13 +24,25 @@ def random_seed(upper: int) -> int:
     return secrets.randbelow(upper + 1)
 
 
+#: Images one request may ask for, on every model (one-image models make that many calls).
+MAX_IMAGES = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Invocation:
-    """Everything needed to call the model once, plus the resolved parameters for the sidecar."""
+    """Everything needed to call the model, plus the resolved parameters for the sidecar.
+
+    ``body`` is the first (usually only) call; a model that makes one image per call gets one more
+    ``Invocation`` per further image in ``more`` (seed + 1, seed + 2, …)."""
 
     body: dict[str, Any]
     seed: int
     parameters: dict[str, Any]
+    more: tuple[Invocation, ...] = ()
+
+    def calls(self) -> tuple[Invocation, ...]:
+        """Every InvokeModel call this request needs, in image order."""
+        return (self, *self.more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,11 @@ class ModelAdapter(ABC):
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
 
+    @property
+    def label(self) -> str:
+        """The family and the model id, as error messages name the serving model."""
+        return f"{self.family} model {self.model_id}"
+
     @abstractmethod
     def prepare(self, request: ImageRequest, seed_source: SeedSource = random_seed) -> Invocation:
         """Validate ``request`` against the model's limits and build the request body."""
@@ -65,22 +82,22 @@ class ModelAdapter(ABC):
     def check_length(self, field: str, value: str | None, maximum: int) -> None:
         if value is not None and len(value) > maximum:
             raise InvalidRequestError(
-                field, f"must be at most {maximum} characters for {self.family} (got {len(value)})"
+                field, f"must be at most {maximum} characters for {self.label} (got {len(value)})"
             )
 
     def check_range(self, field: str, value: float | None, low: float, high: float) -> None:
         if value is not None and not low <= value <= high:
-            raise InvalidRequestError(field, f"must be between {_number(low)} and {_number(high)} for {self.family}")
+            raise InvalidRequestError(field, f"must be between {_number(low)} and {_number(high)} for {self.label}")
 
     def check_choice(self, field: str, value: str | None, choices: Sequence[str]) -> None:
         if value is not None and value not in choices:
-            raise InvalidRequestError(field, f"must be one of {', '.join(choices)} for {self.family}")
+            raise InvalidRequestError(field, f"must be one of {', '.join(choices)} for {self.label}")
 
     def check_unsupported(self, request: ImageRequest, *api_fields: str) -> None:
         options = request.options()
         for field in api_fields:
             if field in options:
-                raise InvalidRequestError(field, f"is not supported by {self.family} ({self.model_id})")
+                raise InvalidRequestError(field, f"is not supported by {self.label}")
 
     def pick_seed(self, request: ImageRequest, seed_source: SeedSource) -> int:
         self.check_range("seed", request.seed, 0, self.max_seed)

@@ -5,7 +5,8 @@ reply: ``{"images": [base64], "seeds": [int], "finish_reasons": [null | "Filter 
 Limits: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html,
 .../model-parameters-diffusion-stable-image-core-text-image-request-response.html and
 .../model-parameters-diffusion-stable-ultra-text-image-request-response.html: prompt and negative_prompt
-at most 10,000 characters, the aspect ratios below, seed 0-4294967294, one image per request.
+at most 10,000 characters, the aspect ratios below, seed 0-4294967294, one image per call (a request for
+``numberOfImages`` n makes n calls, seeds seed .. seed + n - 1).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelResponseError
-from imagegen.models.base import Invocation, ModelAdapter, ModelImage, SeedSource, decode_png, random_seed
+from imagegen.models.base import (
+    MAX_IMAGES,
+    Invocation,
+    ModelAdapter,
+    ModelImage,
+    SeedSource,
+    decode_png,
+    random_seed,
+)
 from imagegen.request import ImageRequest
 
 ASPECT_RATIOS: tuple[tuple[int, int], ...] = (
@@ -30,12 +39,19 @@ class StabilityAdapter(ModelAdapter):
     max_prompt_chars = 10_000
 
     def prepare(self, request: ImageRequest, seed_source: SeedSource = random_seed) -> Invocation:
+        """One body per image (these models make one image per call): seeds seed, seed + 1, …"""
         self.check_length("prompt", request.prompt, self.max_prompt_chars)
         self.check_length("negativePrompt", request.negative_prompt, self.max_prompt_chars)
         self.check_unsupported(request, "quality", "cfgScale")
-        self.check_range("numberOfImages", request.number_of_images, 1, 1)
+        self.check_range("numberOfImages", request.number_of_images, 1, MAX_IMAGES)
         aspect_ratio = self._aspect_ratio(request.width, request.height)
         seed = self.pick_seed(request, seed_source)
+        count = request.number_of_images or 1
+        calls = [self._call(request, aspect_ratio, (seed + index) % (self.max_seed + 1)) for index in range(count)]
+        parameters = {"aspect_ratio": aspect_ratio, "seed": seed, "output_format": "png", "numberOfImages": count}
+        return Invocation(body=calls[0].body, seed=seed, parameters=parameters, more=tuple(calls[1:]))
+
+    def _call(self, request: ImageRequest, aspect_ratio: str, seed: int) -> Invocation:
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": aspect_ratio,
@@ -46,8 +62,7 @@ class StabilityAdapter(ModelAdapter):
             body["mode"] = "text-to-image"
         if request.negative_prompt is not None:
             body["negative_prompt"] = request.negative_prompt
-        parameters = {"aspect_ratio": aspect_ratio, "seed": seed, "output_format": "png", "numberOfImages": 1}
-        return Invocation(body=body, seed=seed, parameters=parameters)
+        return Invocation(body=body, seed=seed, parameters={})
 
     def _aspect_ratio(self, width: int | None, height: int | None) -> str:
         if width is None and height is None:
@@ -59,7 +74,7 @@ class StabilityAdapter(ModelAdapter):
             if width * ratio_h == height * ratio_w:
                 return f"{ratio_w}:{ratio_h}"
         allowed = ", ".join(f"{w}:{h}" for w, h in ASPECT_RATIOS)
-        raise InvalidRequestError("width", f"width:height must be one of the aspect ratios {allowed} for {self.family}")
+        raise InvalidRequestError("width", f"width:height must be one of the aspect ratios {allowed} for {self.label}")
 
     def parse_response(self, payload: Mapping[str, Any], invocation: Invocation) -> list[ModelImage]:
         reasons = payload.get("finish_reasons") or []

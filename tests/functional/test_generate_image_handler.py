@@ -24,6 +24,7 @@ from tests.fakes import (
     make_service,
     titan_reply,
 )
+from tests.tools import ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -165,8 +166,9 @@ def test_at_least_fifteen_distinct_malformed_inputs_are_covered() -> None:
         (client_error("ModelTimeoutException", AWS_SECRET_TEXT, 408), 504, "ModelTimeout"),
         (client_error("ServiceUnavailableException", AWS_SECRET_TEXT, 503), 502, "BedrockUnavailable"),
         (client_error("InternalServerException", AWS_SECRET_TEXT, 500), 502, "BedrockUnavailable"),
-        (client_error("AccessDeniedException", AWS_SECRET_TEXT, 403), 502, "ModelAccessDenied"),
-        (client_error("ResourceNotFoundException", AWS_SECRET_TEXT, 404), 502, "ModelNotFound"),
+        # The model itself cannot be used: every entry of the (default) chain answers so, so none is left.
+        (client_error("AccessDeniedException", AWS_SECRET_TEXT, 403), 503, "NoModelAvailable"),
+        (client_error("ResourceNotFoundException", AWS_SECRET_TEXT, 404), 503, "NoModelAvailable"),
         (client_error("ValidationException", f"Malformed input {AWS_SECRET_TEXT}"), 502, "BedrockRejected"),
         ({"images": ["bm90IGEgcG5n"]}, 502, "ModelResponseInvalid"),
     ],
@@ -224,3 +226,25 @@ def test_titan_reply_helper_matches_request(api: FakeBedrock) -> None:
     status, body, _ = invoke('{"prompt": "a cat", "numberOfImages": 2}')
     assert status == 200
     assert len(body["images"]) == 2
+
+
+# ---- the sample events in events/ (as `sam local invoke -e` would send them) -----------------------------
+
+
+def test_the_sample_event_generates_the_original_prompt(api: FakeBedrock, s3: S3Client) -> None:
+    event = json.loads((ROOT / "events" / "generate_image.json").read_text())
+    response = app.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    body = json.loads(response["body"])
+    request_id = event["requestContext"]["requestId"]
+    assert body["request_id"] == request_id
+    assert [image["key"] for image in body["images"]] == [f"candidate42/generated_images/{request_id}-0.png"]
+    assert api.calls[0]["decoded_body"]["textToImageParams"]["text"] == ORIGINAL_PROMPT
+
+
+def test_the_invalid_sample_event_is_a_400_naming_the_prompt(api: FakeBedrock) -> None:
+    event = json.loads((ROOT / "events" / "generate_image_invalid.json").read_text())
+    response = app.lambda_handler(event, FakeLambdaContext())
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["field"], body["code"]) == (400, "prompt", "InvalidRequest")
+    assert api.calls == []

@@ -23,6 +23,7 @@ from imagegen.queue import (
 from sqs_worker import app
 from tests.conftest import BUCKET
 from tests.fakes import FakeBedrock, FakeLambdaContext, client_error, make_service, titan_reply
+from tests.tools import ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -146,7 +147,8 @@ def test_mixed_batch_ends_each_message_exactly_once(env: QueueEnv) -> None:
     assert reasons == {
         too_long: (
             "InvalidRequest",
-            "prompt: must be at most 512 characters for Titan Image Generator (got 513)",
+            "prompt: must be at most 512 characters for Titan Image Generator model amazon.titan-image-generator-v1 "
+            "(got 513)",
             ids[too_long],
         ),
         "FORBIDDEN thing": (
@@ -179,6 +181,10 @@ def test_throttled_message_succeeds_when_retried(env: QueueEnv) -> None:
 
 
 def test_records_of_a_batch_run_concurrently(env: QueueEnv) -> None:
+    # A warm container: its model has answered before. (In a cold one, the first call to a model that has not
+    # answered yet probes it alone; see tests/functional/test_model_chain.py.)
+    chain = app.worker().service.chain
+    chain.succeeded(chain.acquire())
     # Each model call waits until all ten are in flight: a sequential worker would break the barrier.
     barrier = threading.Barrier(10, timeout=10)
 
@@ -279,3 +285,14 @@ def test_a_failed_generation_releases_the_claim_for_the_retry(env: QueueEnv) -> 
     with pytest.raises(TransientBedrockError):
         worker.process(message)
     assert worker.process(message).outcome is Outcome.GENERATED
+
+
+def test_the_sample_batch_event_stores_an_image_per_record(env: QueueEnv) -> None:
+    event = json.loads((ROOT / "events" / "sqs_batch.json").read_text())
+    assert handle(event) == []
+    ids = [record["messageId"] for record in event["Records"]]
+    assert env.pngs() == sorted(f"generated_images/from_queue/{message_id}-0.png" for message_id in ids)
+    dog = json.loads(
+        env.s3.get_object(Bucket=BUCKET, Key=f"generated_images/from_queue/{ids[1]}-0.json")["Body"].read()
+    )
+    assert (dog["prompt"], dog["seed"], dog["source"]) == ("a dog on the moon", 42, "queue")

@@ -41,7 +41,7 @@ def test_the_tree_keeps_the_layers() -> None:
         ("imagegen/config.py", "sqs_worker.app"),  # the core reaching up into a handler
         ("imagegen/storage.py", "local_stack.stack"),  # the core reaching into the tooling
         ("generate_image/app.py", "sqs_worker.app"),  # one handler into the other
-        ("sqs_worker/app.py", "bedrock_emulator.emulator"),  # a handler into the tooling
+        ("sqs_worker/app.py", "bedrock_emulator.server"),  # a handler into the tooling
     ],
 )
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, imported: str) -> None:

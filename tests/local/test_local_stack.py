@@ -1,5 +1,6 @@
 """End to end on the local stack: real HTTP through the local API gateway, real SQS through moto, the real
-handlers, the Bedrock emulator. Also the `imagegen` CLI and the AWS CLI, as users drive it."""
+handlers, the Bedrock emulator, each in a process of its own. Also the `imagegen` CLI and the AWS CLI, as users
+drive it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pytest
 from PIL import Image
 
-from bedrock_emulator.emulator import EmulatorConfig
+from bedrock_emulator.config import EmulatorConfig
 from local_stack.stack import LocalStack, StackConfig
 from tests.tools import uv
 
@@ -35,11 +36,13 @@ def aws_environment() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    directory = tmp_path_factory.mktemp("stack")
     config = StackConfig(
         api_port=0,
         aws_port=0,
         bedrock_port=0,
-        state_file=tmp_path_factory.mktemp("stack") / "stack.json",
+        state_file=directory / "stack.json",
+        log_dir=directory / "logs",
         batching_window_seconds=0.2,
         retry_base_seconds=1,
         emulator=EmulatorConfig(blocked_words=("forbidden",)),
@@ -79,7 +82,7 @@ def post(url: str, body: bytes | str | None, key: str | None = "local-api-key") 
 
 
 def png_keys(endpoints: Any, fragment: str) -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=endpoints.bucket, Prefix="generated_images/")
+    listing = endpoints.client("s3").list_objects_v2(Bucket=endpoints.bucket, Prefix="generated_images/")
     return [obj["Key"] for obj in listing.get("Contents", []) if fragment in obj["Key"] and obj["Key"].endswith(".png")]
 
 
@@ -91,20 +94,21 @@ def queue_image(endpoints: Any, message_id: str) -> str:
 
 def _exists(endpoints: Any, key: str) -> bool:
     try:
-        boto3.client("s3").head_object(Bucket=endpoints.bucket, Key=key)
-    except boto3.client("s3").exceptions.ClientError:
+        endpoints.client("s3").head_object(Bucket=endpoints.bucket, Key=key)
+    except endpoints.client("s3").exceptions.ClientError:
         return False
     return True
 
 
 def send(endpoints: Any, body: str) -> str:
-    return boto3.client("sqs").send_message(QueueUrl=endpoints.queue_url, MessageBody=body)["MessageId"]
+    message_id: str = endpoints.client("sqs").send_message(QueueUrl=endpoints.queue_url, MessageBody=body)["MessageId"]
+    return message_id
 
 
 def dead_letters(endpoints: Any) -> dict[str, dict[str, str]]:
     """DLQ messages by source message id (peeked, not consumed)."""
     found: dict[str, dict[str, str]] = {}
-    got = boto3.client("sqs").receive_message(
+    got = endpoints.client("sqs").receive_message(
         QueueUrl=endpoints.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
     )
     for message in got.get("Messages", []):
@@ -142,10 +146,10 @@ def test_malformed_input_is_a_400_and_never_reaches_bedrock(
     stack: LocalStack, endpoints: Any, body: str | None, field: str
 ) -> None:
     assert stack.emulator is not None
-    before = stack.emulator.stats["requests"]
+    before = stack.emulator.stats()["requests"]
     status, payload = post(endpoints.api_url, body)
     assert (status, payload["field"]) == (400, field)
-    assert stack.emulator.stats["requests"] == before
+    assert stack.emulator.stats()["requests"] == before
 
 
 def test_payload_over_10_mb_is_413(endpoints: Any) -> None:
@@ -165,7 +169,7 @@ def test_content_filtered_prompt_is_a_400_saying_so(endpoints: Any) -> None:
 def test_plain_text_message_becomes_an_image(endpoints: Any) -> None:
     message_id = send(endpoints, "a cat in space")
     key = queue_image(endpoints, message_id)
-    png = Image.open(io.BytesIO(boto3.client("s3").get_object(Bucket=endpoints.bucket, Key=key)["Body"].read()))
+    png = Image.open(io.BytesIO(endpoints.client("s3").get_object(Bucket=endpoints.bucket, Key=key)["Body"].read()))
     assert png.format == "PNG"
 
 
@@ -187,29 +191,29 @@ def test_permanently_bad_messages_land_in_the_dlq_with_their_reason(endpoints: A
 
 def test_a_throttled_message_is_retried_later_and_completed(stack: LocalStack, endpoints: Any) -> None:
     assert stack.emulator is not None and stack.poller is not None
-    faults_before = stack.emulator.stats["faults"]  # forced errors count as faults
-    failed_before = stack.poller.stats.snapshot()["failed"]
+    faults_before = stack.emulator.stats()["faults"]  # forced errors count as faults
+    failed_before = stack.poller.stats()["failed"]
     stack.emulator.fail_next("ThrottlingException", times=3)  # every attempt of the first invocation
     message_id = send(endpoints, "a throttled hummingbird")
     queue_image(endpoints, message_id)
-    assert stack.emulator.stats["faults"] - faults_before == 3
-    assert stack.poller.stats.snapshot()["failed"] - failed_before == 1
+    assert stack.emulator.stats()["faults"] - faults_before == 3
+    assert stack.poller.stats()["failed"] - failed_before == 1
     assert message_id not in dead_letters(endpoints)
 
 
 def test_a_duplicate_delivery_produces_one_image_and_one_bedrock_call(stack: LocalStack, endpoints: Any) -> None:
     assert stack.emulator is not None and stack.poller is not None
-    before = stack.emulator.stats["requests"]
-    duplicated_before = stack.poller.stats.snapshot()["duplicated"]
-    stack.poller.duplicate_delivery_rate = 1.0
+    before = stack.emulator.stats()["requests"]
+    duplicated_before = stack.poller.stats()["duplicated"]
+    stack.poller.set_duplicate_rate(1.0)
     try:
         message_id = send(endpoints, "a twice-delivered owl")
         queue_image(endpoints, message_id)
-        wait_until(lambda: stack.poller and stack.poller.stats.snapshot()["deleted"], what="deletion")
+        wait_until(lambda: stack.poller and stack.poller.stats()["deleted"], what="deletion")
     finally:
-        stack.poller.duplicate_delivery_rate = 0.0
-    assert stack.poller.stats.snapshot()["duplicated"] - duplicated_before >= 1
-    assert stack.emulator.stats["requests"] - before == 1
+        stack.poller.set_duplicate_rate(0.0)
+    assert stack.poller.stats()["duplicated"] - duplicated_before >= 1
+    assert stack.emulator.stats()["requests"] - before == 1
     assert png_keys(endpoints, message_id) == [f"generated_images/from_queue/{message_id}-0.png"]
 
 
@@ -224,16 +228,6 @@ def test_the_aws_cli_sends_a_prompt_as_users_do(endpoints: Any) -> None:
     assert result.returncode == 0, result.stderr
     message_id = json.loads(result.stdout)["MessageId"]
     queue_image(endpoints, message_id)
-
-
-def test_the_alarm_resources_exist(endpoints: Any) -> None:
-    alarms = boto3.client("cloudwatch").describe_alarms(AlarmNames=endpoints.alarm_names)["MetricAlarms"]
-    by_metric = {alarm["MetricName"]: alarm for alarm in alarms}
-    age = by_metric["ApproximateAgeOfOldestMessage"]
-    assert age["Dimensions"] == [{"Name": "QueueName", "Value": endpoints.queue_url.rsplit("/", 1)[1]}]
-    assert all(alarm["AlarmActions"] == alarm["OKActions"] == [endpoints.topic_arn] for alarm in alarms)
-    subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=endpoints.topic_arn)["Subscriptions"]
-    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
 
 
 # ---- the imagegen CLI -------------------------------------------------------------------------
@@ -311,13 +305,16 @@ def test_imagegen_local_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     state = tmp_path / "stack.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "imagegen_cli", "--state-file", str(state), "local",
-         "--api-port", "0", "--aws-port", "0", "--bedrock-port", "0"],
+         "--api-port", "0", "--aws-port", "0", "--bedrock-port", "0", "--log-dir", str(tmp_path / "logs")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        first_line = process.stdout.readline()  # blocks until the stack is up
-        assert first_line.startswith("imagegen local stack is running"), process.stderr.read() if process.stderr else ""
+        assert process.stdout.readline().startswith("starting moto, the Bedrock emulator, the API and the queue")
+        running = process.stdout.readline()  # blocks until every service is up
+        assert running.startswith("imagegen local stack is running after "), (
+            process.stderr.read() if process.stderr else ""
+        )
         endpoints = json.loads(state.read_text())
         assert {"api_url", "api_key", "queue_url", "dlq_url", "bucket", "aws_endpoint_url"} <= endpoints.keys()
         status, body = post(endpoints["api_url"], '{"prompt": "a cat"}', key=endpoints["api_key"])
@@ -328,3 +325,65 @@ def test_imagegen_local_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         if process.poll() is None:
             process.kill()
     assert not state.exists()
+    # Every service stopped with it: nothing listens on their ports any more.
+    for url in (endpoints["api_url"], endpoints["aws_endpoint_url"], endpoints["bedrock_endpoint_url"]):
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(url, timeout=5)
+
+
+# ---- services in processes of their own -------------------------------------------------------
+
+
+def test_each_service_runs_in_a_process_of_its_own(stack: LocalStack) -> None:
+    pids = {name: service.pid for name, service in stack.services.items()}
+    assert sorted(pids) == ["api", "bedrock", "moto", "worker"]
+    assert len(set(pids.values())) == 4
+    assert os.getpid() not in pids.values()
+    assert all(service.running for service in stack.services.values())
+
+
+def test_the_handlers_logs_go_to_their_service_log_not_the_terminal(stack: LocalStack, endpoints: Any) -> None:
+    status, body = post(endpoints.api_url, json.dumps({"prompt": "a logged lighthouse", "seed": 4}))
+    assert status == 200, body
+    api_log = Path(endpoints.log_dir) / "api.log"
+
+    def stored_line() -> dict[str, Any] | None:
+        for line in api_log.read_text().splitlines():
+            if line.startswith("{") and body["request_id"] in line:
+                record: dict[str, Any] = json.loads(line)
+                if record.get("message") == "images stored":
+                    return record
+        return None
+
+    record = wait_until(stored_line, what="the handler's JSON log line in api.log")
+    assert record["service"] == "imagegen-api"
+    assert (Path(endpoints.log_dir) / "worker.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (b"POST /Prod/generate-image HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "Bad Request"),
+        (b"POST /Prod/generate-image HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "Bad Request"),
+        (b"POST /Prod/generate-image HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
+         400, "Bad Request"),
+        (b"HEAD /Prod/generate-image HTTP/1.1\r\nHost: x\r\n\r\n", 403, None),
+        (b"OPTIONS /Prod/generate-image HTTP/1.1\r\nHost: x\r\n\r\n", 403, "Missing Authentication Token"),
+    ],
+)  # fmt: skip
+def test_the_gateway_answers_malformed_requests_as_api_gateway_does(
+    endpoints: Any, request_bytes: bytes, status: int, message: str | None
+) -> None:
+    host, port = endpoints.api_url.split("/")[2].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request_bytes)
+        reply = connection.makefile("rb")
+        status_line = reply.readline().decode()
+        headers: dict[str, str] = {}
+        while (line := reply.readline().decode().strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.lower()] = value.strip()
+        body = reply.read(int(headers.get("content-length", "0"))) if request_bytes[:4] != b"HEAD" else b""
+    assert status_line.split()[1] == str(status)
+    if message is not None:
+        assert json.loads(body)["message"].startswith(message)

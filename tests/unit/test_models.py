@@ -238,7 +238,7 @@ def test_stability_width_and_height_select_the_aspect_ratio(width: int, height: 
     [
         ({"prompt": "p" * 10_000}, {"prompt": "p" * 10_001}, "prompt", "at most 10000 characters"),
         ({"seed": 4_294_967_294}, {"seed": 4_294_967_295}, "seed", "between 0 and 4294967294"),
-        ({"numberOfImages": 1}, {"numberOfImages": 2}, "numberOfImages", "between 1 and 1"),
+        ({"numberOfImages": 5}, {"numberOfImages": 6}, "numberOfImages", "between 1 and 5"),
         ({"width": 1600, "height": 900}, {"width": 1600, "height": 901}, "width", "aspect ratios"),
         ({}, {"cfgScale": 5}, "cfgScale", "not supported by Stability AI"),
         ({}, {"quality": "premium"}, "quality", "not supported"),

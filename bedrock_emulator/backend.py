@@ -1,0 +1,151 @@
+"""The state and behaviour of one emulated Bedrock Runtime, without sockets.
+
+``Backend.invoke(model_id, raw_body)`` takes each request through, in order: forced errors (``fail_next``)
+-> wire-body validation (``bedrock_emulator.wire``) -> blocked words (content filter) -> requests-per-minute
+quota (a sliding 60-second window on an injectable clock) -> fault injection (a seeded RNG) -> latency (the
+emulated model time, on an injectable wait) -> render. It returns the reply's JSON document, or raises
+``BedrockApiError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bedrock_emulator.config import EmulatorConfig, read_png
+from bedrock_emulator.errors import CONTENT_FILTER_MESSAGE, ERROR_STATUS, THROTTLING_MESSAGE, BedrockApiError
+from bedrock_emulator.render import render_placeholder
+from bedrock_emulator.wire import Job, validate
+
+__all__ = ["FAULT_CODES", "QUOTA_WINDOW_SECONDS", "STAT_NAMES", "Backend"]
+
+#: What ``fault_rate`` draws from, in equal shares.
+FAULT_CODES = ("ModelTimeoutException", "ServiceUnavailableException")
+QUOTA_WINDOW_SECONDS = 60.0
+#: The counters of ``Backend.stats``.
+STAT_NAMES = ("requests", "images", "succeeded", "throttled", "faults", "filtered", "invalid")
+
+
+class Backend:
+    """One emulated Bedrock: its counters, quota window, fault RNG and forced errors. Thread-safe.
+
+    ``clock`` (seconds, monotonic) drives the RPM window; ``wait(seconds)`` spends the emulated model time
+    (the HTTP server passes an event's ``wait`` so that stopping it cuts the wait short). Tests replace both.
+    A configured ``image_file`` is read once, here.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock = clock
+        self.wait = wait
+        self._lock = threading.Lock()
+        self._stats = dict.fromkeys(STAT_NAMES, 0)
+        self._window: collections.deque[float] = collections.deque()
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - fault injection, not crypto
+        self._forced: collections.deque[BedrockApiError] = collections.deque()
+        words = self.config.blocked_words
+        self._blocked = (
+            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.IGNORECASE) if words else None
+        )
+        image_file = self.config.image_file
+        self._image = None if image_file is None else base64.b64encode(read_png(image_file)).decode()
+
+    # ---- observation and control --------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the counters: requests, images, succeeded, throttled, faults, filtered, invalid."""
+        with self._lock:
+            return dict(self._stats)
+
+    def reset_stats(self) -> None:
+        """Zero the counters (the RPM window, the fault RNG and queued forced errors are left as they are)."""
+        with self._lock:
+            self._stats = dict.fromkeys(STAT_NAMES, 0)
+
+    def fail_next(self, code: str, times: int = 1, message: str | None = None) -> None:
+        """Answer the next ``times`` InvokeModel requests with error ``code``, before any other check."""
+        if code not in ERROR_STATUS:
+            raise ValueError(f"unknown error code {code!r}; expected one of {', '.join(ERROR_STATUS)}")
+        with self._lock:
+            self._forced.extend(BedrockApiError(code, message) for _ in range(times))
+
+    # ---- InvokeModel --------------------------------------------------------------------------
+
+    def invoke(self, model_id: str, raw_body: bytes) -> dict[str, Any]:
+        """Handle one InvokeModel call; raises ``BedrockApiError`` for every error reply."""
+        with self._lock:
+            self._stats["requests"] += 1
+            forced = self._forced.popleft() if self._forced else None
+            if forced is not None:
+                self._stats["faults"] += 1
+        if forced is not None:
+            raise forced
+        try:
+            job = validate(model_id, raw_body)
+        except BedrockApiError:
+            self._count("invalid")
+            raise
+        if self._blocked is not None and any(
+            self._blocked.search(text) for text in (job.prompt, job.negative_prompt) if text
+        ):
+            self._count("filtered")
+            raise BedrockApiError("ValidationException", CONTENT_FILTER_MESSAGE)
+        self._take_quota()
+        self._maybe_fault()
+        if self.config.latency_ms:
+            self.wait(self.config.latency_ms / 1000)
+        reply = self._reply(job)
+        with self._lock:
+            self._stats["images"] += job.count
+            self._stats["succeeded"] += 1
+        return reply
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._stats[name] += 1
+
+    def _take_quota(self) -> None:
+        if not self.config.rpm:
+            return
+        with self._lock:
+            now = self.clock()
+            while self._window and self._window[0] <= now - QUOTA_WINDOW_SECONDS:
+                self._window.popleft()
+            if len(self._window) >= self.config.rpm:
+                self._stats["throttled"] += 1
+                raise BedrockApiError("ThrottlingException", THROTTLING_MESSAGE)
+            self._window.append(now)
+
+    def _maybe_fault(self) -> None:
+        if not self.config.fault_rate:
+            return
+        with self._lock:
+            if self._rng.random() >= self.config.fault_rate:
+                return
+            code = FAULT_CODES[0] if self._rng.random() < 0.5 else FAULT_CODES[1]
+            self._stats["faults"] += 1
+        raise BedrockApiError(code)
+
+    def _reply(self, job: Job) -> dict[str, Any]:
+        if self._image is not None:
+            images = [self._image] * job.count
+        else:
+            images = [
+                base64.b64encode(render_placeholder(job.prompt, job.seed + i, job.width, job.height, job.fmt)).decode()
+                for i in range(job.count)
+            ]
+        if job.stability:
+            return {"seeds": [job.seed], "finish_reasons": [None], "images": images}
+        return {"images": images, "error": None}

@@ -1,0 +1,96 @@
+"""``python -m bedrock_emulator``: run the emulator until Ctrl-C or SIGTERM.
+
+The first line on stdout (flushed) is ``Bedrock emulator listening on http://HOST:PORT``; a parent that
+starts it with ``--port 0`` reads the port from it. Flags override the ``BEDROCK_EMULATOR_*`` variables
+(``EmulatorConfig.from_env``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.server import BedrockEmulator
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bedrock_emulator",
+        description="Local Bedrock Runtime InvokeModel emulator for the image models (placeholder images). "
+        "Flags override the BEDROCK_EMULATOR_* environment variables.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4567, help="port to listen on, 0 = any free port (default 4567)")
+    parser.add_argument("--latency-ms", type=int, help="emulated model time per request [BEDROCK_EMULATOR_LATENCY_MS]")
+    parser.add_argument("--rpm", type=int, help="requests per minute, 0 = unlimited [BEDROCK_EMULATOR_RPM]")
+    parser.add_argument("--fault-rate", type=float, help="share of faulty replies, 0..1 [BEDROCK_EMULATOR_FAULT_RATE]")
+    parser.add_argument(
+        "--blocked-words", help="comma-separated words the content filter blocks [BEDROCK_EMULATOR_BLOCKED_WORDS]"
+    )
+    parser.add_argument("--seed", type=int, help="seed of the fault RNG [BEDROCK_EMULATOR_SEED]")
+    parser.add_argument(
+        "--image-file",
+        metavar="PATH",
+        help="answer with this PNG's bytes instead of placeholders [BEDROCK_EMULATOR_IMAGE_FILE]",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until Ctrl-C or SIGTERM; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = EmulatorConfig.from_env(
+            latency_ms=args.latency_ms,
+            rpm=args.rpm,
+            fault_rate=args.fault_rate,
+            blocked_words=args.blocked_words,
+            seed=args.seed,
+            image_file=args.image_file,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    done = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator:
+            print(f"Bedrock emulator listening on {emulator.url}", flush=True)
+            print(f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emulator.url}", flush=True)
+            print(f"  {_describe(config)}", flush=True)
+            while not done.wait(0.5):
+                pass
+            print("Bedrock emulator stopped", file=sys.stderr, flush=True)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _describe(config: EmulatorConfig) -> str:
+    parts = [
+        f"{field.name}={value!r}" if field.name != "image_file" else f"image_file={str(value)!r}"
+        for field in dataclasses.fields(config)
+        if (value := getattr(config, field.name)) not in (0, 0.0, (), None)
+    ]
+    return "config: " + (", ".join(parts) or "defaults (no latency, no quota, no faults, no blocked words)")

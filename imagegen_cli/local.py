@@ -1,0 +1,146 @@
+"""``imagegen local`` and ``imagegen demo``: the local stack, for a person at a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagegen_cli.api import ApiTarget, generate
+from imagegen_cli.common import CliError
+from imagegen_cli.queue import enqueue, local_queue_target, wait_for_images
+
+if TYPE_CHECKING:
+    from local_stack.config import StackConfig
+    from local_stack.stack import LocalStack
+
+DEMO_API_PROMPT = (
+    "A programmer sitting at a desk with multiple screens, wearing a hoodie, with a cup of coffee by their side."
+)
+DEMO_QUEUE_PROMPT = "a cat in space"
+
+
+#: ``local``/``demo`` flags that set a ``StackConfig`` field: (flag, type, field, help).
+_STACK_FLAGS: tuple[tuple[str, type, str, str], ...] = (
+    ("--api-port", int, "api_port", "local API Gateway port, 0 = any free one"),
+    ("--aws-port", int, "aws_port", "moto server port (S3, SQS)"),
+    ("--bedrock-port", int, "bedrock_port", "Bedrock emulator port"),
+    ("--model-id", str, "model_id", "MODEL_ID of both functions"),
+    ("--batch-size", int, "batch_size", "messages per worker invocation"),
+    ("--batching-window", float, "batching_window_seconds", "seconds the poller waits to fill a batch"),
+    ("--max-concurrency", int, "max_concurrency", "concurrent worker invocations"),
+    ("--duplicate-rate", float, "duplicate_delivery_rate", "share of batches delivered twice"),
+    ("--log-dir", Path, "log_dir", "one log file per service"),
+)
+
+
+def add_stack_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``local`` and ``demo``. None defaults: an unset flag keeps the stack configuration's
+    default (``StackConfig``, shown in the help) or the emulator's ``BEDROCK_EMULATOR_*`` variable."""
+    defaults = _defaults()
+    for flag, kind, field, help_text in _STACK_FLAGS:
+        shown = f" (default {defaults[field]})" if field in defaults else ""
+        parser.add_argument(flag, type=kind, dest=field, help=help_text + shown)
+    parser.add_argument("--latency-ms", type=int, help="emulated model time [BEDROCK_EMULATOR_LATENCY_MS]")
+    parser.add_argument("--rpm", type=int, help="emulated requests-per-minute quota [BEDROCK_EMULATOR_RPM]")
+    parser.add_argument("--fault-rate", type=float, help="share of emulated faults [BEDROCK_EMULATOR_FAULT_RATE]")
+    parser.add_argument("--blocked-words", help="comma-separated [BEDROCK_EMULATOR_BLOCKED_WORDS]")
+    parser.add_argument("--verbose", action="store_true", default=None, help="also show every service's logs")
+
+
+def _defaults() -> dict[str, Any]:
+    try:
+        from local_stack.config import StackConfig
+    except ImportError:  # the client container has no local stack
+        return {}
+    return StackConfig().__dict__
+
+
+def stack_config(args: argparse.Namespace, **overrides: Any) -> StackConfig:
+    """The stack configuration: its defaults, then the flags that were given, then ``overrides``."""
+    from bedrock_emulator.config import EmulatorConfig
+    from local_stack.config import StackConfig
+
+    emulator = EmulatorConfig.from_env(
+        latency_ms=args.latency_ms,
+        rpm=args.rpm,
+        fault_rate=args.fault_rate,
+        blocked_words=None if args.blocked_words is None else tuple(args.blocked_words.split(",")),
+    )
+    flags = {field: getattr(args, field) for _, _, field, _ in _STACK_FLAGS}
+    flags.update(verbose=args.verbose, state_file=args.state_file)
+    return StackConfig.with_overrides(emulator=emulator, **{**flags, **overrides})
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from local_stack.stack import LocalStack, ServiceError
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    config = stack_config(args)
+    print("starting moto, the Bedrock emulator, the API and the queue worker…", flush=True)
+    started = time.monotonic()
+    with _started(LocalStack(config), ServiceError) as stack:
+        endpoints = stack.endpoints
+        assert endpoints is not None
+        print(f"imagegen local stack is running after {time.monotonic() - started:.1f} s (Ctrl-C stops it)")
+        for label, value in (
+            ("API", f"POST {endpoints.api_url}"),
+            ("API key", endpoints.api_key),
+            ("Queue", endpoints.queue_url),
+            ("Dead-letter queue", endpoints.dlq_url),
+            ("Bucket", endpoints.bucket),
+            ("AWS endpoint", endpoints.aws_endpoint_url),
+            ("Bedrock emulator", endpoints.bedrock_endpoint_url),
+            ("Logs", f"{endpoints.log_dir}/<service>.log"),
+            ("Endpoints file", str(args.state_file)),
+        ):
+            print(f"  {label:<18} {value}")
+        print(
+            "Try:\n"
+            f"  imagegen generate 'a cat in space'\n"
+            f"  aws --endpoint-url {endpoints.aws_endpoint_url} sqs send-message "
+            f"--queue-url {endpoints.queue_url} --message-body 'a cat in space'",
+            flush=True,
+        )
+        stopping.wait()
+        print("stopping…", flush=True)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from local_stack.stack import LocalStack, ServiceError
+
+    config = stack_config(args, api_port=0, aws_port=0, bedrock_port=0, state_file=None)
+    print("starting the local stack (moto, Bedrock emulator, API, queue worker)…", flush=True)
+    with _started(LocalStack(config), ServiceError) as stack:
+        endpoints = stack.endpoints
+        assert endpoints is not None
+        api_paths = generate(ApiTarget(endpoints.api_url, endpoints.api_key), DEMO_API_PROMPT, {}, args.out)
+        print(f"API image:   {api_paths[0]}")
+        target = local_queue_target(endpoints)
+        message_id = enqueue(target, DEMO_QUEUE_PROMPT, {})
+        queue_paths = wait_for_images(target, message_id, 1, args.out, timeout=60, poll=time.sleep)
+        print(f"Queue image: {queue_paths[0]}")
+    print(f"stack stopped; its logs are in {config.log_dir}/.")
+    print("Both images are placeholders from the Bedrock emulator, not a generative model.")
+    return 0
+
+
+@contextlib.contextmanager
+def _started(stack: LocalStack, service_error: type[Exception]) -> Iterator[LocalStack]:
+    """The running stack; a service that cannot start is one line (the error names it and its log)."""
+    try:
+        stack.start()
+    except service_error as error:
+        raise CliError(f"the local stack did not start: {error}") from None
+    try:
+        yield stack
+    finally:
+        stack.stop()
