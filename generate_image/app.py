@@ -8,6 +8,8 @@ no internals.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 from http import HTTPStatus
@@ -65,13 +67,24 @@ def _request_id() -> str:
 @app.post("/generate-image")
 @tracer.capture_method
 def generate_image() -> dict[str, Any]:
-    payload = parse_json_body(app.current_event.decoded_body)
+    payload = parse_json_body(_raw_body())
     prepared = service().prepare(payload)
     result = service().generate(prepared, request_id=_request_id(), source="api")
     metrics.add_dimension(name="model", value=result.model_id)
     metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.images))
     logger.info("images stored", extra={"keys": [image.key for image in result.images], "model": result.model_id})
     return result.to_dict()
+
+
+def _raw_body() -> str | bytes | None:
+    """The body as sent: bytes when API Gateway base64-encoded it (the core decodes and checks it)."""
+    event = app.current_event
+    if not event.is_base64_encoded or event.body is None:
+        return event.body
+    try:
+        return base64.b64decode(event.body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequestError("body", "must be valid base64 when isBase64Encoded is set") from None
 
 
 def _error(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

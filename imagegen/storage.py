@@ -1,7 +1,8 @@
 """Storing generated PNGs in S3 with a JSON sidecar each, and handing out presigned GET URLs.
 
 Keys: ``{KEY_PREFIX}/generated_images/[{folder}/]{stem}-{index}.png`` and the same with ``.json``.
-The sidecar is written after its PNG, so an existing sidecar means the image is complete.
+The sidecar is written after its PNG, so an existing sidecar means the image is complete. A queue message's
+ending is recorded once, explicitly, in ``…/{folder}/.outcomes/{stem}.json`` (``write_outcome``).
 
 Queue consumers also *claim* a message before paying for a model call: a small object under
 ``…/{folder}/.claims/{stem}`` written with ``If-None-Match: *`` (S3 conditional writes), so that two
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 IMAGES_FOLDER = "generated_images"
 #: Sub-folder of the images written by the queue worker (``…/generated_images/from_queue/``).
 QUEUE_FOLDER = "from_queue"
+#: Beside a folder's images: who is working on a message (claims), and how each message ended (outcomes).
+CLAIMS, OUTCOMES = ".claims", ".outcomes"
 
 
 def images_base(key_prefix: str = "") -> str:
@@ -100,21 +103,38 @@ class ImageStore:
             stored.append(self._stored(key, image.seed))
         return stored
 
-    def find_complete(self, *, stem: str, count: int, folder: str = "") -> list[StoredImage] | None:
-        """The images of an earlier, completed save of ``stem``; ``None`` if any is missing."""
-        found = []
-        for index in range(count):
-            key = self.image_key(stem, index, folder)
-            try:
-                body = self._s3.get_object(Bucket=self.bucket, Key=sidecar_key(key))["Body"].read()
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
-                    return None
-                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-            except BotoCoreError as exc:
-                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-            found.append(self._stored(key, int(json.loads(body)["seed"])))
-        return found
+    def read_outcome(self, *, stem: str, folder: str = "") -> tuple[dict[str, Any], str] | None:
+        """The recorded ending of ``stem`` (a queue message) and its ETag, or ``None`` while it has none."""
+        try:
+            reply = self._s3.get_object(Bucket=self.bucket, Key=self._state_key(OUTCOMES, stem, folder))
+            return json.loads(reply["Body"].read()), reply["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        except (BotoCoreError, ValueError) as exc:
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+
+    def write_outcome(
+        self, *, stem: str, record: Mapping[str, Any], folder: str = "", replace_etag: str | None = None
+    ) -> str | None:
+        """Record how ``stem`` ended, once: create-only (``If-None-Match``), or replacing exactly the version
+        ``replace_etag`` names (``If-Match``). Its ETag, or ``None`` when another writer got there first."""
+        key = self._state_key(OUTCOMES, stem, folder)
+        body = json.dumps(record).encode()
+        condition = {"IfMatch": replace_etag} if replace_etag else {"IfNoneMatch": "*"}
+        try:
+            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, **condition)["ETag"]  # type: ignore[arg-type]
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                return None
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+
+    def stored(self, images: Sequence[Mapping[str, Any]]) -> list[StoredImage]:
+        """``StoredImage``s (with fresh presigned URLs) for ``{"key", "seed"}`` records."""
+        return [self._stored(str(image["key"]), int(image["seed"])) for image in images]
 
     def claim(self, *, stem: str, owner: str, ttl_seconds: int, folder: str = "") -> str | None:
         """Take the claim on ``stem``: its ETag, or ``None`` while another owner holds an unexpired one."""
@@ -146,8 +166,11 @@ class ImageStore:
             self._s3.put_object(Bucket=self.bucket, Key=self._claim_key(stem, folder), Body=body, IfMatch=etag)
 
     def _claim_key(self, stem: str, folder: str) -> str:
+        return self._state_key(CLAIMS, stem, folder)
+
+    def _state_key(self, kind: str, stem: str, folder: str) -> str:
         directory = f"{self.base}/{folder}" if folder else self.base
-        return f"{directory}/.claims/{stem}"
+        return f"{directory}/{kind}/{stem}" + (".json" if kind == OUTCOMES else "")
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -76,7 +77,11 @@ def reset() -> None:
     worker.cache_clear()
 
 
-def process_record(record: SQSRecord) -> Outcome:
+#: Kept back from the function's remaining time when a delivery waits for another one (see QueueWorker).
+WAIT_MARGIN_SECONDS = 5.0
+
+
+def process_record(record: SQSRecord, deadline: float | None = None) -> Outcome:
     message = QueueMessage(
         message_id=record.message_id,
         body=record.body,
@@ -85,7 +90,7 @@ def process_record(record: SQSRecord) -> Outcome:
         source_queue_arn=record.event_source_arn,
     )
     try:
-        result = worker().process(message)
+        result = worker().process(message, deadline=deadline)
     except Exception:
         logger.warning(
             "message will be retried",
@@ -108,8 +113,9 @@ def process_record(record: SQSRecord) -> Outcome:
     return result.outcome
 
 
-async def record_handler(record: SQSRecord) -> Outcome:
-    return await asyncio.get_running_loop().run_in_executor(_executor(), process_record, record)
+async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> Outcome:
+    deadline = time.time() + lambda_context.get_remaining_time_in_millis() / 1000 - WAIT_MARGIN_SECONDS
+    return await asyncio.get_running_loop().run_in_executor(_executor(), process_record, record, deadline)
 
 
 @logger.inject_lambda_context

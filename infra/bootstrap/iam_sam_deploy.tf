@@ -12,7 +12,11 @@
 #                                      no names, only generated ids)
 #
 # and, for resolve_s3 = true, SAM CLI's managed stack aws-sam-cli-managed-default with its artifact bucket.
-# No Bedrock permission: the function's role gets bedrock:InvokeModel from the template, this role never calls it.
+#
+# Every role it creates or changes must carry the permissions boundary (boundary.tf), and only those roles can be
+# passed to Lambda and API Gateway: whatever the template's policies say, deployed code never gets more than the
+# boundary allows. Bedrock: read-only model metadata for the model preflight (`imagegen models`); the function's
+# role gets bedrock:InvokeModel from the template, this role never invokes a model.
 
 locals {
   sam = {
@@ -208,19 +212,16 @@ data "aws_iam_policy_document" "sam_deploy" {
   }
 
   # ------------------------------------------------------------------------------- roles --
+  # Reading, tagging, trusting and deleting the stack's roles: none of it gives a role more than the boundary.
   statement {
     sid    = "ManageStackRoles"
     effect = "Allow"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
-      "iam:DeleteRolePolicy",
-      "iam:DetachRolePolicy",
       "iam:GetRole",
       "iam:GetRolePolicy",
       "iam:ListAttachedRolePolicies",
       "iam:ListRolePolicies",
-      "iam:PutRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
       "iam:UpdateAssumeRolePolicy",
@@ -228,6 +229,27 @@ data "aws_iam_policy_document" "sam_deploy" {
       "iam:UpdateRoleDescription",
     ]
     resources = [local.sam.role_arn]
+  }
+
+  # Creating a role and changing what it may do: only with the permissions boundary on it (for CreateRole and
+  # PutRolePermissionsBoundary the boundary in the request, otherwise the one the role already has).
+  statement {
+    sid    = "ChangeStackRolesOnlyWithinTheBoundary"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+    ]
+    resources = [local.sam.role_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.workload_boundary.arn]
+    }
   }
 
   statement {
@@ -241,8 +263,16 @@ data "aws_iam_policy_document" "sam_deploy" {
       variable = "iam:PolicyARN"
       values   = local.sam.managed_policy_arns
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.workload_boundary.arn]
+    }
   }
 
+  # IAM has no condition key for the boundary of a passed role. The roles that can be passed are the stack's, and
+  # those can exist here only with the boundary: created with it, never without it (boundary_guard).
   statement {
     sid       = "PassStackRolesToLambdaAndApiGateway"
     effect    = "Allow"
@@ -298,7 +328,18 @@ data "aws_iam_policy_document" "sam_deploy" {
     resources = [local.sam.apigateway_account_arn]
   }
 
+  # ----------------------------------------------------------------------- model preflight --
+  statement {
+    sid       = "ReadProjectModels"
+    effect    = "Allow"
+    actions   = ["bedrock:GetFoundationModel"]
+    resources = local.workload.model_arns
+  }
+
   # Read-only actions without resource-level permissions, so "*" is the only Resource that works:
+  #   bedrock:GetFoundationModelAvailability, bedrock:ListFoundationModels
+  #                                      the model preflight (the Service Authorization Reference lists no resource
+  #                                      type for them; GetFoundationModel above has one)
   #   cloudformation:ValidateTemplate    template validation
   #   logs:DescribeLogGroups, logs:DescribeIndexPolicies, logs:DescribeResourcePolicies
   #                                      reads of CloudFormation's AWS::Logs::LogGroup handler
@@ -307,6 +348,8 @@ data "aws_iam_policy_document" "sam_deploy" {
     sid    = "ReadUnscopable"
     effect = "Allow"
     actions = [
+      "bedrock:GetFoundationModelAvailability",
+      "bedrock:ListFoundationModels",
       "cloudformation:ValidateTemplate",
       "ec2:DescribeNetworkInterfaces",
       "logs:DescribeIndexPolicies",
@@ -321,6 +364,7 @@ data "aws_iam_policy_document" "sam_deploy_with_guard" {
   source_policy_documents = [
     data.aws_iam_policy_document.sam_deploy.json,
     data.aws_iam_policy_document.protect_bootstrap.json,
+    data.aws_iam_policy_document.boundary_guard.json,
   ]
 }
 

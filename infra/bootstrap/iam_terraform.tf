@@ -1,18 +1,25 @@
 # Two roles for terraform.yml, so that the subjects any branch or pull request can present get read-only access:
 #
 #   <prefix>-github-terraform-plan   plan job (branch pushes, same-repository pull requests): reads infra/'s
-#                                    resources and state, writes only the state's lock file.
+#                                    resources and state and writes nothing at all, not even the state's lock
+#                                    file (the plan job runs `terraform plan -lock=false`).
 #   <prefix>-github-terraform-apply  apply job (environment production, main only): creates, changes and deletes
-#                                    infra/'s resources, each by its name (see local.infra in main.tf).
+#                                    infra/'s resources, each by its name (see local.infra in main.tf). The worker
+#                                    role only with the permissions boundary (boundary.tf) on it.
 #
 # Neither role can touch this module's state key, this module's roles or the OIDC provider.
 
 # ----------------------------------------------------------------------------------- state --
 
-data "aws_iam_policy_document" "terraform_state_read" {
-  # The S3 backend lists env:/ (its workspaces) during init and plan. The state key and its lock file: S3 answers a
-  # read of a missing object with 404 only to a principal that may list it, so the first plan (no state yet) gets
-  # "no state" instead of AccessDenied. Nothing else in the bucket can be listed.
+# The S3 backend lists env:/ (its workspaces) during init and plan. The state key (and, for the apply role, its lock
+# file): S3 answers a read of a missing object with 404 only to a principal that may list it, so the first plan (no
+# state yet) gets "no state" instead of AccessDenied. Nothing else in the bucket can be listed.
+#
+# use_lockfile = true: every locking plan and apply creates <key>.tflock (a conditional PUT) and deletes it at the
+# end. Only the apply role locks; the plan job plans with -lock=false and its role writes nothing at all.
+data "aws_iam_policy_document" "terraform_state" {
+  for_each = { plan = false, apply = true } # role => writes the lock file
+
   statement {
     sid       = "StateBucketList"
     effect    = "Allow"
@@ -22,7 +29,7 @@ data "aws_iam_policy_document" "terraform_state_read" {
     condition {
       test     = "StringEquals"
       variable = "s3:prefix"
-      values   = ["env:/", var.state_key, "${var.state_key}.tflock"]
+      values   = concat(["env:/", var.state_key], each.value ? ["${var.state_key}.tflock"] : [])
     }
   }
 
@@ -33,12 +40,15 @@ data "aws_iam_policy_document" "terraform_state_read" {
     resources = [local.state_object_arn]
   }
 
-  # use_lockfile = true: every plan and apply creates <key>.tflock (a conditional PUT) and deletes it at the end.
-  statement {
-    sid       = "StateLockFile"
-    effect    = "Allow"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = [local.state_lock_arn]
+  dynamic "statement" {
+    for_each = each.value ? [local.state_lock_arn] : []
+
+    content {
+      sid       = "StateLockFile"
+      effect    = "Allow"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = [statement.value]
+    }
   }
 }
 
@@ -171,10 +181,7 @@ data "aws_iam_policy_document" "terraform_write" {
     sid    = "ManageWorkerRole"
     effect = "Allow"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
-      "iam:DeleteRolePolicy",
-      "iam:PutRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
       "iam:UpdateAssumeRolePolicy",
@@ -184,6 +191,26 @@ data "aws_iam_policy_document" "terraform_write" {
     resources = [local.infra.role_arn]
   }
 
+  # Creating the worker role and changing what it may do: only with the permissions boundary on it.
+  statement {
+    sid    = "ChangeWorkerRoleOnlyWithinTheBoundary"
+    effect = "Allow"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+    ]
+    resources = [local.infra.role_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.workload_boundary.arn]
+    }
+  }
+
+  # The one role it can pass exists only with the boundary (created with it, never without it: boundary_guard).
   statement {
     sid       = "PassWorkerRoleToLambda"
     effect    = "Allow"
@@ -302,8 +329,18 @@ data "aws_iam_policy_document" "terraform_write" {
     resources = [local.infra.alarm_arns]
   }
 
-  # The alert topic's key. CreateKey has no resource type, and KMS requires kms:TagResource "not restricted to
-  # particular keys" to tag a key in CreateKey: both only with the project tag in the request.
+  # ---------------------------------------------------------------------------------- KMS --
+  # The alert topic's key (infra/modules/alarms). The construction, and why tags alone are not enough:
+  #
+  # Tagging a key at CreateKey needs kms:TagResource in an IAM policy "not restricted to particular KMS keys", and
+  # that permission cannot tell a key being created from any existing, untagged key of the account. So this role
+  # can put project=<project_tag> on a foreign key, and administration conditioned on that tag alone was a takeover
+  # (tag the key, then PutKeyPolicy). Administration therefore also requires the alias alias/<prefix>-alerts on the
+  # key (kms:ResourceAliases), and this role has no IAM permission to point an alias at a key: the key side of
+  # CreateAlias/UpdateAlias comes only from the alert key's own key policy (infra/modules/alarms), which allows it
+  # for keys that have no other alias. A foreign key's policy grants no such thing, so it can never get the alias,
+  # and tagging it (still possible) gives this role nothing. Besides: no tag changes on keys of other projects, and
+  # the project tag of a project key can neither be changed nor removed.
   statement {
     sid       = "CreateProjectKeys"
     effect    = "Allow"
@@ -316,6 +353,13 @@ data "aws_iam_policy_document" "terraform_write" {
       values   = [var.project_tag]
     }
 
+    # The tags infra/providers.tf puts on every resource (default_tags), nothing else.
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.infra.tag_keys
+    }
+
     condition {
       test     = "BoolIfExists"
       variable = "kms:BypassPolicyLockoutSafetyCheck"
@@ -323,16 +367,16 @@ data "aws_iam_policy_document" "terraform_write" {
     }
   }
 
-  # Called seconds after CreateKey, before a new key's tags and alias count for authorization (KMS applies tag and
-  # alias changes to authorization within up to five minutes), so not conditioned on them. Neither grants use of
-  # a key: rotation only, and creating the one alias name infra/ uses.
+  # Called seconds after CreateKey, before a new key's tags count for authorization (KMS applies tag and alias
+  # changes to authorization within up to five minutes), so not conditioned on them. It cannot weaken any key.
   statement {
-    sid       = "SetUpNewKey"
+    sid       = "EnableKeyRotation"
     effect    = "Allow"
-    actions   = ["kms:CreateAlias", "kms:EnableKeyRotation"]
+    actions   = ["kms:EnableKeyRotation"]
     resources = [local.infra.key_arns]
   }
 
+  # The alias side of CreateAlias/UpdateAlias/DeleteAlias: the one alias name infra/ uses.
   statement {
     sid       = "ManageAlertKeyAlias"
     effect    = "Allow"
@@ -340,9 +384,9 @@ data "aws_iam_policy_document" "terraform_write" {
     resources = [local.infra.alias_arn]
   }
 
-  # Administration of existing keys: only those tagged with the project tag. The tag is not a hard boundary: the
-  # kms:TagResource that CreateKey needs (above) also lets this role put the tag on another key of the account. To
-  # close that, create the alert key outside infra/ (e.g. here) and leave the apply role no KMS write at all.
+  # Administration of existing keys: only a key with the project tag AND the alert key's alias. (When Terraform
+  # destroys the key it deletes the alias first; KMS usually still counts it for the ScheduleKeyDeletion right after,
+  # as alias changes reach authorization within up to five minutes. If not, an administrator schedules the deletion.)
   statement {
     sid    = "AdministerProjectKeys"
     effect = "Allow"
@@ -352,8 +396,6 @@ data "aws_iam_policy_document" "terraform_write" {
       "kms:DisableKeyRotation",
       "kms:PutKeyPolicy",
       "kms:ScheduleKeyDeletion",
-      "kms:TagResource",
-      "kms:UntagResource",
       "kms:UpdateAlias",
       "kms:UpdateKeyDescription",
     ]
@@ -366,10 +408,78 @@ data "aws_iam_policy_document" "terraform_write" {
     }
 
     condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = [local.infra.alias_name]
+    }
+
+    condition {
       test     = "BoolIfExists"
       variable = "kms:BypassPolicyLockoutSafetyCheck"
       values   = ["false"]
     }
+  }
+
+  # Tag changes of the alert key, except the project tag itself (neither changed nor removed).
+  statement {
+    sid       = "RetagProjectKeys"
+    effect    = "Allow"
+    actions   = ["kms:TagResource", "kms:UntagResource"]
+    resources = [local.infra.key_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/project"
+      values   = [var.project_tag]
+    }
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = [local.infra.alias_name]
+    }
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = ["project"]
+    }
+  }
+
+  # CreateProjectKeys' kms:TagResource must not re-tag a key that belongs to another project.
+  statement {
+    sid       = "DenyRetaggingOtherProjectsKeys"
+    effect    = "Deny"
+    actions   = ["kms:TagResource", "kms:UntagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/project"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/project"
+      values   = [var.project_tag]
+    }
+  }
+
+  # --------------------------------------------------------------------- model preflight --
+  statement {
+    sid       = "ReadProjectModels"
+    effect    = "Allow"
+    actions   = ["bedrock:GetFoundationModel"]
+    resources = local.workload.model_arns
+  }
+
+  # No resource type in the Service Authorization Reference: "*" is the only Resource that works.
+  statement {
+    sid       = "ReadModelsUnscopable"
+    effect    = "Allow"
+    actions   = ["bedrock:GetFoundationModelAvailability", "bedrock:ListFoundationModels"]
+    resources = ["*"]
   }
 }
 
@@ -398,17 +508,18 @@ data "aws_iam_policy_document" "protect_bootstrap" {
 
 data "aws_iam_policy_document" "terraform_plan" {
   source_policy_documents = [
-    data.aws_iam_policy_document.terraform_state_read.json,
+    data.aws_iam_policy_document.terraform_state["plan"].json,
     data.aws_iam_policy_document.terraform_read.json,
   ]
 }
 
 data "aws_iam_policy_document" "terraform_apply" {
   source_policy_documents = [
-    data.aws_iam_policy_document.terraform_state_read.json,
+    data.aws_iam_policy_document.terraform_state["apply"].json,
     data.aws_iam_policy_document.terraform_read.json,
     data.aws_iam_policy_document.terraform_write.json,
     data.aws_iam_policy_document.protect_bootstrap.json,
+    data.aws_iam_policy_document.boundary_guard.json,
   ]
 }
 

@@ -7,6 +7,8 @@
 #       <prefix>-github-sam-deploy       deploy-sam.yml: `sam deploy` of template.yaml (iam_sam_deploy.tf)
 #       <prefix>-github-terraform-plan   terraform.yml, plan job: read-only plans of infra/ (iam_terraform.tf)
 #       <prefix>-github-terraform-apply  terraform.yml, apply job: applies infra/ (iam_terraform.tf)
+#   - the permissions boundary <prefix>-workload-boundary that every role the two deploying roles create must
+#     carry, so that no code they deploy can do more than the functions need (boundary.tf).
 #
 # Every permission is scoped to the names this project uses; the few "*" resources are actions AWS cannot scope,
 # each in its own statement with the reason next to it.
@@ -55,9 +57,12 @@ locals {
     topic_arn        = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${var.name_prefix}-alerts"
     alarm_arns       = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*"
     key_arns         = "arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"
+    alias_name       = "alias/${var.name_prefix}-alerts"
     alias_arn        = "arn:${local.partition}:kms:${local.region}:${local.account_id}:alias/${var.name_prefix}-alerts"
     mapping_arns     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:*"
     api_stack_arn    = "arn:${local.partition}:cloudformation:${local.region}:${local.account_id}:stack/${var.api_stack_name}/*"
     lambda_principal = "lambda.amazonaws.com"
+    # infra/providers.tf default_tags: the only tag keys the apply role may set when it creates a key.
+    tag_keys = ["project", "managed-by"]
   }
 }

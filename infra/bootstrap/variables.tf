@@ -106,13 +106,45 @@ variable "api_stack_name" {
 }
 
 variable "images_bucket_name" {
-  description = "The SAM parameter ImagesBucketName (repository variable IMAGES_BUCKET_NAME). \"\": the stack creates the bucket, and the deploy role may create and configure buckets named <stack>-imagesbucket-* (CloudFormation's generated name). A name: the bucket exists already and the deploy role gets no S3 bucket permissions."
+  description = "The SAM parameter ImagesBucketName (repository variable IMAGES_BUCKET_NAME). \"\": the stack creates the bucket, and the deploy role may create and configure buckets named <stack>-imagesbucket-* (CloudFormation's generated name). A name: the bucket exists already and the deploy role gets no S3 bucket permissions. Either way, the permissions boundary lets the functions use objects of this bucket only."
   type        = string
   default     = ""
 
   validation {
     condition     = var.images_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.images_bucket_name))
     error_message = "images_bucket_name must be empty or a valid S3 bucket name."
+  }
+}
+
+variable "key_prefix" {
+  description = "The SAM parameter KeyPrefix and infra/'s key_prefix (repository variable KEY_PREFIX): the permissions boundary lets the functions read and write objects under <key_prefix>/generated_images/ only (generated_images/ when empty)."
+  type        = string
+  default     = ""
+
+  validation {
+    # The same rule as template.yaml and infra/: no slashes at either end, no IAM wildcard characters.
+    condition     = can(regex("^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$", var.key_prefix))
+    error_message = "key_prefix must be empty or path segments of letters, digits, '_', '.', '-' separated by '/', with no leading or trailing '/'."
+  }
+}
+
+# ---------------------------------------------------------------------------------- models --
+
+variable "bedrock_model_ids" {
+  description = "Bedrock foundation model ids the deployed functions may invoke (in any region), and the deploying roles may read for the model preflight. The permissions boundary allows no other model: add a model here before switching ModelId / model_id to it."
+  type        = list(string)
+  default = [
+    "amazon.titan-image-generator-v1",
+    "stability.stable-image-core-v1:1",
+    "stability.stable-image-ultra-v1:1",
+    "stability.sd3-5-large-v1:0",
+  ]
+
+  validation {
+    condition = length(var.bedrock_model_ids) > 0 && alltrue([
+      for model in var.bedrock_model_ids : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$", model))
+    ])
+    error_message = "bedrock_model_ids must be a non-empty list of foundation model ids such as amazon.titan-image-generator-v1 (no wildcards)."
   }
 }
 

@@ -248,3 +248,58 @@ def test_the_invalid_sample_event_is_a_400_naming_the_prompt(api: FakeBedrock) -
     body = json.loads(response["body"])
     assert (response["statusCode"], body["field"], body["code"]) == (400, "prompt", "InvalidRequest")
     assert api.calls == []
+
+
+# ---- hostile input: every class is a 400 naming the field and the rule, never a 500 ---------------------
+
+HOSTILE_BODIES: list[tuple[str, str | bytes, str, str]] = [
+    # (case, body, field, part of the rule)
+    ("deeply nested JSON", "[" * 10_000 + "]" * 10_000, "body", "nested too deeply"),
+    ("a 5,000-digit seed", '{"prompt": "a cat", "seed": ' + "9" * 5000 + "}", "body", "too many digits"),
+    ("a huge cfgScale", '{"prompt": "a cat", "cfgScale": 1' + "0" * 400 + "}", "cfgScale", "ordinary size"),
+    ("a body that is not UTF-8", b'{"prompt": "caf\xe9"}', "body", "UTF-8"),
+    ("an unpaired surrogate", '{"prompt": "a \\ud800 cat"}', "prompt", "unpaired surrogate U+D800"),
+    ("only invisible characters", '{"prompt": "\\u200b\\ufeff\\u2060"}', "prompt", "invisible characters"),
+    ("a NUL character", '{"prompt": "a\\u0000cat"}', "prompt", "control characters (it holds U+0000)"),
+    ("another control character", '{"prompt": "a\\u001bcat"}', "prompt", "control characters (it holds U+001B)"),
+    ("a repeated key", '{"prompt": "a cat", "prompt": "a dog"}', "prompt", "appears more than once"),
+    ("a repeated nested key", '{"prompt": "a", "x": {"k": 1, "k": 2}}', "k", "appears more than once"),
+    ("base64 that is not", "%%%", "body", "valid base64"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field", "rule"), HOSTILE_BODIES, ids=[c[0] for c in HOSTILE_BODIES])
+def test_hostile_input_is_a_400_naming_field_and_rule(
+    api: FakeBedrock, case: str, body: str | bytes, field: str, rule: str
+) -> None:
+    if isinstance(body, bytes) or case == "base64 that is not":
+        encoded = body if isinstance(body, str) else base64.b64encode(body).decode()
+        event = api_event(encoded)
+        event["isBase64Encoded"] = True
+        response = app.lambda_handler(event, FakeLambdaContext())
+        status, reply = response["statusCode"], json.loads(response["body"])
+    else:
+        status, reply, _ = invoke(body)
+    assert status == 400, reply
+    assert (reply["code"], reply["field"]) == ("InvalidRequest", field)
+    assert rule in reply["message"]
+    assert api.calls == []
+
+
+def test_an_error_quotes_at_most_a_short_piece_of_what_was_sent(api: FakeBedrock) -> None:
+    huge_name = "f" * 7_000_000
+    status, reply, _ = invoke(json.dumps({"prompt": "a cat", huge_name: 1}))
+    assert status == 400
+    assert reply["field"] == "f" * 40 + "…"
+    assert len(json.dumps(reply)) < 1_000  # not 14.7 MB
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_byte_order_mark_before_json_is_read_as_json(api: FakeBedrock, encoding: str) -> None:
+    event = api_event(base64.b64encode('{"prompt": "a cat", "seed": 3}'.encode(encoding)).decode())
+    event["isBase64Encoded"] = True
+    response = app.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert api.calls[0]["decoded_body"]["imageGenerationConfig"]["seed"] == 3
+    status, _, _ = invoke('\ufeff{"prompt": "a cat"}')
+    assert status == 200

@@ -61,16 +61,27 @@ def test_presigned_url_points_at_the_object_and_expires(s3: S3Client) -> None:
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
 
 
-def test_find_complete_sees_only_finished_saves(s3: S3Client) -> None:
+def test_an_ending_is_recorded_once_explicitly_never_inferred_from_the_images(s3: S3Client) -> None:
     store = ImageStore(s3, BUCKET)
-    assert store.find_complete(stem="msg-1", count=1, folder="from_queue") is None
+    assert store.read_outcome(stem="msg-1", folder="from_queue") is None
     store.save([ModelImage(make_png(), 5)], stem="msg-1", sidecar={}, folder="from_queue")
-    found = store.find_complete(stem="msg-1", count=1, folder="from_queue")
-    assert found is not None
-    assert [(image.key, image.seed) for image in found] == [("generated_images/from_queue/msg-1-0.png", 5)]
-    # A PNG whose sidecar was never written is an unfinished save.
-    s3.put_object(Bucket=BUCKET, Key="generated_images/from_queue/msg-2-0.png", Body=make_png())
-    assert store.find_complete(stem="msg-2", count=1, folder="from_queue") is None
+    assert store.read_outcome(stem="msg-1", folder="from_queue") is None  # stored images are not an ending
+    record = {"outcome": "generated", "images": [{"key": "generated_images/from_queue/msg-1-0.png", "seed": 5}]}
+    etag = store.write_outcome(stem="msg-1", record=record, folder="from_queue")
+    assert etag is not None
+    # Create-only: a second writer finds the first and changes nothing.
+    assert store.write_outcome(stem="msg-1", record={"outcome": "dead_lettered"}, folder="from_queue") is None
+    found = store.read_outcome(stem="msg-1", folder="from_queue")
+    assert found is not None and found[0] == record
+    [image] = store.stored(found[0]["images"])
+    assert (image.key, image.seed) == ("generated_images/from_queue/msg-1-0.png", 5)
+    assert s3.head_object(Bucket=BUCKET, Key="generated_images/from_queue/.outcomes/msg-1.json")
+    # Replacing needs the exact version read.
+    assert (
+        store.write_outcome(stem="msg-1", record={**record, "x": 1}, folder="from_queue", replace_etag='"stale"')
+        is None
+    )
+    assert store.write_outcome(stem="msg-1", record={**record, "x": 1}, folder="from_queue", replace_etag=etag)
 
 
 def test_a_claim_is_exclusive_until_released_or_expired(s3: S3Client) -> None:

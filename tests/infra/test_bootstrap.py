@@ -15,10 +15,10 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -44,6 +44,13 @@ STATE_BUCKET = f"imagegen-tfstate-{ACCOUNT}"
 STATE_KEY = "imagegen/queue-worker.tfstate"
 DEPLOY_SUBJECT = f"repo:{REPOSITORY}:environment:production"
 SAM_ARTIFACT_BUCKET = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/imagegen-workload-boundary"
+MODELS = [
+    "amazon.titan-image-generator-v1",
+    "stability.stable-image-core-v1:1",
+    "stability.stable-image-ultra-v1:1",
+    "stability.sd3-5-large-v1:0",
+]
 
 ROLES = {
     "sam_deploy": "imagegen-github-sam-deploy",
@@ -55,6 +62,8 @@ ROLES = {
 #: Anything else must name its resources.
 UNSCOPABLE_ACTIONS = {
     "sam_deploy": {
+        "bedrock:GetFoundationModelAvailability",
+        "bedrock:ListFoundationModels",
         "cloudformation:ValidateTemplate",
         "ec2:DescribeNetworkInterfaces",
         "logs:DescribeIndexPolicies",
@@ -68,6 +77,8 @@ UNSCOPABLE_ACTIONS = {
         "sns:GetSubscriptionAttributes",
     },
     "terraform_apply": {
+        "bedrock:GetFoundationModelAvailability",
+        "bedrock:ListFoundationModels",
         "kms:ListAliases",
         "lambda:ListEventSourceMappings",
         "logs:DescribeLogGroups",
@@ -154,8 +165,16 @@ INFRA_APPLY_CALLS = INFRA_PLAN_CALLS | {
     "sqs:TagQueue",
 }
 
+#: The only Bedrock actions of the deploying roles: read-only model metadata for the preflight (`imagegen models`).
+PREFLIGHT_ACTIONS = {
+    "bedrock:GetFoundationModel",
+    "bedrock:GetFoundationModelAvailability",
+    "bedrock:ListFoundationModels",
+}
+
 EXPECTED_OUTPUTS = {
     "oidc_provider_arn",
+    "permissions_boundary_arn",
     "sam_deploy_role_arn",
     "terraform_plan_role_arn",
     "terraform_apply_role_arn",
@@ -324,6 +343,8 @@ def test_invalid_variable_values_are_rejected(cli_config: Path, tmp_path: Path, 
         "terraform_plan_subjects": '["*"]',
         "state_key": "/imagegen/*.tfstate",
         "images_bucket_name": "Not_A_Bucket",
+        "key_prefix": "/candidate/",
+        "bedrock_model_ids": '["stability.*"]',
     }
     result = subprocess.run(
         [terraform_binary(), "plan", "-input=false", "-no-color", "-lock=false"]
@@ -391,11 +412,13 @@ def test_outputs_name_the_roles_bucket_and_github_variables(bootstrap: Bootstrap
     role_arn = f"arn:aws:iam::{ACCOUNT}:role/"
     assert outputs["oidc_provider_arn"] == OIDC_PROVIDER_ARN
     assert outputs["state_bucket_name"] == STATE_BUCKET
+    assert outputs["permissions_boundary_arn"] == BOUNDARY
     assert outputs["github_variables"] == {
         "AWS_REGION": REGION,
         "AWS_SAM_DEPLOY_ROLE_ARN": role_arn + ROLES["sam_deploy"],
         "AWS_TERRAFORM_ROLE_ARN": role_arn + ROLES["terraform_apply"],
         "AWS_TERRAFORM_PLAN_ROLE_ARN": role_arn + ROLES["terraform_plan"],
+        "AWS_PERMISSIONS_BOUNDARY_ARN": BOUNDARY,
         "TF_STATE_BUCKET": STATE_BUCKET,
         "TF_STATE_KEY": STATE_KEY,
         "TF_STATE_REGION": REGION,
@@ -462,12 +485,14 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(boot
         for action in actions:
             # No "*", "s3:*", "iam:*", "bedrock:*" and no prefix wildcards such as "iam:Put*".
             assert "*" not in action, statement
-            # The deploying identities never call Bedrock themselves.
-            assert not action.startswith("bedrock:"), statement
+            # The deploying identities never invoke a model: Bedrock only as read-only metadata for the preflight.
+            if action.startswith("bedrock:"):
+                assert role != "terraform_plan" and action in PREFLIGHT_ACTIONS, statement
         if "*" in resources:
             assert resources == ["*"], statement
             assert set(actions) <= UNSCOPABLE_ACTIONS[role], statement
-            assert not any(action.startswith(("s3:", "iam:", "bedrock:")) for action in actions), statement
+            assert not any(action.startswith(("s3:", "iam:")) for action in actions), statement
+            assert "bedrock:GetFoundationModel" not in actions, statement  # it has a resource type
 
 
 @pytest.mark.slow
@@ -492,8 +517,8 @@ def test_pass_role_is_limited_to_the_services_that_use_the_roles(bootstrap: Boot
 @pytest.mark.parametrize("role", ["sam_deploy", "terraform_apply"])
 def test_deploying_roles_cannot_change_the_github_roles_or_the_oidc_provider(bootstrap: Bootstrap, role: str) -> None:
     denies = [s for s in bootstrap.statements(role) if s["Effect"] == "Deny"]
-    assert len(denies) == 1
-    (deny,) = denies
+    # One of them guards the bootstrap's identities (the others: the permissions boundary, KMS tags).
+    (deny,) = [s for s in denies if s.get("Sid") == "DenyChangingBootstrapIdentities"]
     assert set(_as_list(deny["Resource"])) == {f"arn:aws:iam::{ACCOUNT}:role/imagegen-github-*", OIDC_PROVIDER_ARN}
     assert {"iam:Put*", "iam:Attach*", "iam:Update*", "iam:PassRole", "iam:Create*"} <= set(_as_list(deny["Action"]))
     assert "Condition" not in deny
@@ -524,24 +549,23 @@ def test_terraform_roles_allow_what_terraform_calls_for_infra(bootstrap: Bootstr
 
 
 @pytest.mark.slow
-def test_plan_role_is_read_only_except_for_the_lock_file(bootstrap: Bootstrap) -> None:
-    allowed = bootstrap.allowed("terraform_plan")
-    read_only = re.compile(r"^[a-z0-9-]+:(Get|List|Describe)[A-Za-z]*$")
-    writes = [(a, _as_list(s["Resource"])) for s in allowed for a in _as_list(s["Action"]) if not read_only.match(a)]
-    lock = f"arn:aws:s3:::{STATE_BUCKET}/{STATE_KEY}.tflock"
-    assert sorted(writes) == [("s3:DeleteObject", [lock]), ("s3:PutObject", [lock])]
+def test_plan_role_writes_nothing_not_even_the_lock_file(bootstrap: Bootstrap) -> None:
+    # Until the plan job planned with -lock=false, the lock file was the plan role's one write.
+    assert plan_write_problems(bootstrap.statements("terraform_plan")) == []
 
 
 @pytest.mark.slow
 def test_terraform_roles_reach_only_infras_state_key_and_lock_file(bootstrap: Bootstrap) -> None:
     bucket = f"arn:aws:s3:::{STATE_BUCKET}"
+    lock = {"terraform_plan": [], "terraform_apply": [f"{STATE_KEY}.tflock"]}
     for role in ("terraform_plan", "terraform_apply"):
         allowed = bootstrap.allowed(role)
-        assert _resources_of(allowed, "s3:") == {bucket, f"{bucket}/{STATE_KEY}", f"{bucket}/{STATE_KEY}.tflock"}
+        lock_arns = {f"{bucket}/{key}" for key in lock[role]}
+        assert _resources_of(allowed, "s3:") == {bucket, f"{bucket}/{STATE_KEY}"} | lock_arns
         (listing,) = [s for s in allowed if "s3:ListBucket" in _as_list(s["Action"])]
         assert _as_list(listing["Resource"]) == [bucket]
         prefixes = sorted(_as_list(listing["Condition"]["StringEquals"]["s3:prefix"]))
-        assert prefixes == ["env:/", STATE_KEY, f"{STATE_KEY}.tflock"]
+        assert prefixes == sorted(["env:/", STATE_KEY, *lock[role]])
     # Only the apply role writes the state itself.
     writers = {
         role
@@ -676,3 +700,520 @@ def test_example_values_are_the_defaults_and_an_existing_oidc_provider_is_looked
     assert "data.aws_iam_openid_connect_provider.github[0]: Read complete" in result.stdout
     assert "aws_iam_openid_connect_provider.github[0] will be destroyed" in result.stdout
     assert "Plan: 0 to add, 0 to change, 1 to destroy." in result.stdout
+
+
+# ------------------------------------------------------------------------------ escalation paths --
+# A small evaluator of the IAM policy language, as far as these policies use it (Allow/Deny, wildcards in Action and
+# Resource, the condition operators below; an operator it does not know fails the test), so that each escalation
+# path is checked as the requests an attacker would make, not as the shape of a statement. Each check returns the
+# problems it finds and is run twice: on the applied policies (none) and on a policy with the hole put back (some).
+Decision = Literal["Allow", "Deny", "ImplicitDeny"]
+Context = Mapping[str, Any]  # condition key -> value, or values for a multivalued key
+
+
+def _wildcard(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    """IAM's `*` (any characters, "/" included) and `?` (one character)."""
+    regex = "".join({"*": ".*", "?": "."}.get(char, re.escape(char)) for char in pattern)
+    return re.fullmatch(regex, value, flags=re.IGNORECASE if ignore_case else 0) is not None
+
+
+_COMPARE: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda expected, actual: expected == actual,
+    "StringLike": _wildcard,
+    "ArnEquals": lambda expected, actual: expected == actual,
+    "ArnLike": _wildcard,
+    "Bool": lambda expected, actual: expected.lower() == actual.lower(),
+}
+
+
+def _condition_holds(operator: str, key: str, expected: Any, context: Context) -> bool:
+    values = [str(value) for value in _as_list(expected)]
+    qualifier, _, test = operator.rpartition(":")
+    if_exists = test.endswith("IfExists")
+    test = test.removesuffix("IfExists")
+    if test == "Null":
+        return (key not in context) == (values == ["true"])
+    negated = "Not" in test
+    compare = _COMPARE[test.replace("Not", "", 1)]
+    if key not in context:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        return False if qualifier == "ForAnyValue" else negated
+
+    def holds(actual: str) -> bool:
+        matched = any(compare(value, actual) for value in values)
+        return not matched if negated else matched
+
+    actual = [str(value) for value in _as_list(context[key])]
+    if qualifier == "ForAnyValue":
+        return any(holds(value) for value in actual)
+    if qualifier == "ForAllValues":
+        return all(holds(value) for value in actual)
+    (single,) = actual
+    return holds(single)
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str, context: Context) -> bool:
+    assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement), statement
+    if not any(_wildcard(pattern, action, ignore_case=True) for pattern in _as_list(statement["Action"])):
+        return False
+    if not any(_wildcard(pattern, resource) for pattern in _as_list(statement["Resource"])):
+        return False
+    return all(
+        _condition_holds(operator, key, expected, context)
+        for operator, keys in statement.get("Condition", {}).items()
+        for key, expected in keys.items()
+    )
+
+
+def decide(statements: list[dict[str, Any]], action: str, resource: str, context: Context | None = None) -> Decision:
+    matching = [s for s in statements if _applies(s, action, resource, context or {})]
+    if any(s["Effect"] == "Deny" for s in matching):
+        return "Deny"
+    return "Allow" if matching else "ImplicitDeny"
+
+
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+#: The roles each deploying role creates (and may pass), and one role by that pattern.
+DEPLOYED_ROLES = {
+    "sam_deploy": f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-*",
+    "terraform_apply": f"arn:aws:iam::{ACCOUNT}:role/imagegen-queue-worker",
+}
+FOREIGN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"
+
+
+def _deployed_role(role: str) -> str:
+    return DEPLOYED_ROLES[role].replace("*", "GenerateImageFunctionRole-1A2B3C4D5E6F")
+
+
+def role_creation_problems(statements: list[dict[str, Any]], role: str) -> list[str]:
+    """No role without the boundary: not created, not given policies, not given another boundary."""
+    target = _deployed_role(role)
+    problems = []
+    granting = {
+        "iam:CreateRole": {},
+        "iam:PutRolePolicy": {},
+        "iam:AttachRolePolicy": {"iam:PolicyARN": LAMBDA_BASIC},
+        "iam:PutRolePermissionsBoundary": {},
+    }
+    for action, context in granting.items():
+        for boundary in (None, ADMIN_POLICY, f"arn:aws:iam::{ACCOUNT}:policy/imagegen-other-boundary"):
+            with_boundary = {**context, "iam:PermissionsBoundary": boundary} if boundary else context
+            if decide(statements, action, target, with_boundary) == "Allow":
+                problems.append(f"{action} on {target} with boundary {boundary}")
+        if decide(statements, action, FOREIGN_ROLE, {**context, "iam:PermissionsBoundary": BOUNDARY}) == "Allow":
+            problems.append(f"{action} on {FOREIGN_ROLE}")
+    attach_admin = {"iam:PolicyARN": ADMIN_POLICY, "iam:PermissionsBoundary": BOUNDARY}
+    if decide(statements, "iam:AttachRolePolicy", target, attach_admin) == "Allow":
+        problems.append(f"AdministratorAccess can be attached to {target}")
+    # And with the boundary it can: otherwise deployments fail, and the checks above pass for the wrong reason.
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"):
+        if decide(statements, action, target, {"iam:PermissionsBoundary": BOUNDARY}) != "Allow":
+            problems.append(f"{action} on {target} is not allowed even with the boundary")
+    return problems
+
+
+def boundary_tampering_problems(statements: list[dict[str, Any]], role: str) -> list[str]:
+    """The boundary can be neither removed from a role nor changed, explicitly denied whatever an Allow says."""
+    problems = []
+    for target in (_deployed_role(role), FOREIGN_ROLE):
+        if decide(statements, "iam:DeleteRolePermissionsBoundary", target) != "Deny":
+            problems.append(f"iam:DeleteRolePermissionsBoundary on {target} is not denied")
+    for action in (
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicy",
+        "iam:DeletePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+    ):
+        if decide(statements, action, BOUNDARY) != "Deny":
+            problems.append(f"{action} on the boundary policy is not denied")
+    context = {"iam:PermissionsBoundary": ADMIN_POLICY}
+    if decide(statements, "iam:PutRolePermissionsBoundary", _deployed_role(role), context) != "Deny":
+        problems.append("replacing the boundary by another policy is not denied")
+    return problems
+
+
+def pass_role_problems(statements: list[dict[str, Any]], role: str) -> list[str]:
+    """Only roles that carry the boundary can be passed: the deployed roles, only to their services, and those
+    roles cannot exist without the boundary (not created without it, not stripped of it)."""
+    services = {
+        "sam_deploy": ["lambda.amazonaws.com", "apigateway.amazonaws.com"],
+        "terraform_apply": ["lambda.amazonaws.com"],
+    }
+    problems = []
+    passable = [
+        resource
+        for s in statements
+        if s["Effect"] == "Allow" and "iam:PassRole" in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    ]
+    for pattern in passable:
+        sample = pattern.replace("*", "Anything-1A2B3C")
+        if decide(statements, "iam:CreateRole", sample) == "Allow":
+            problems.append(f"{sample} can be passed and created without the boundary")
+        if decide(statements, "iam:DeleteRolePermissionsBoundary", sample) != "Deny":
+            problems.append(f"{sample} can be passed and stripped of its boundary")
+    unbounded = [FOREIGN_ROLE, f"arn:aws:iam::{ACCOUNT}:role/imagegen-github-terraform-apply"]
+    for target in unbounded:
+        for service in ("lambda.amazonaws.com", "apigateway.amazonaws.com", "ec2.amazonaws.com"):
+            if decide(statements, "iam:PassRole", target, {"iam:PassedToService": service}) == "Allow":
+                problems.append(f"{target} can be passed to {service}")
+    target = _deployed_role(role)
+    if decide(statements, "iam:PassRole", target, {"iam:PassedToService": "ec2.amazonaws.com"}) == "Allow":
+        problems.append(f"{target} can be passed to EC2")
+    for service in services[role]:
+        if decide(statements, "iam:PassRole", target, {"iam:PassedToService": service}) != "Allow":
+            problems.append(f"{target} cannot be passed to {service}")
+    return problems
+
+
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key"
+ALERT_KEY = {"aws:ResourceTag/project": "imagegen", "kms:ResourceAliases": ["alias/imagegen-alerts"]}
+
+
+def kms_takeover_problems(statements: list[dict[str, Any]]) -> list[str]:
+    """No key of the account can be taken over: the alert key is administered, every other key is not, even after
+    this role put the project tag on it (which kms:TagResource for CreateKey allows on any untagged key)."""
+    problems = []
+    foreign = f"{KEY}/1111aaaa-foreign"
+    tagged = {"aws:ResourceTag/project": "imagegen"}
+    other_project = {"aws:ResourceTag/project": "billing", "kms:ResourceAliases": ["alias/billing"]}
+    # The key side of aliasing it (the alias side is the project's own alias name).
+    for action in ("kms:CreateAlias", "kms:UpdateAlias"):
+        for tags in ({}, tagged):
+            if decide(statements, action, foreign, tags) == "Allow":
+                problems.append(f"{action} can point an alias at a foreign key ({tags})")
+    administration = [
+        "kms:CancelKeyDeletion",
+        "kms:DisableKeyRotation",
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:UpdateKeyDescription",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+    ]
+    foreign_states: list[Context] = [
+        {},
+        tagged,
+        {**tagged, "kms:ResourceAliases": ["alias/billing"]},
+        other_project,
+    ]
+    for context in foreign_states:
+        for action in administration:
+            if decide(statements, action, foreign, context) == "Allow":
+                problems.append(f"{action} on a foreign key ({context})")
+        for action in ("kms:TagResource", "kms:UntagResource"):
+            tagging: Context = {**context, "aws:TagKeys": ["owner"], "aws:RequestTag/owner": "x"}
+            if decide(statements, action, foreign, tagging) == "Allow":
+                problems.append(f"{action} of an arbitrary tag on a foreign key ({context})")
+    retag = {**other_project, "aws:TagKeys": ["project"], "aws:RequestTag/project": "imagegen"}
+    if decide(statements, "kms:TagResource", foreign, retag) == "Allow":
+        problems.append("another project's key can be re-tagged project=imagegen")
+    # The alert key's project tag is neither changed nor removed.
+    alert_key = f"{KEY}/2222bbbb-alerts"
+    change = {**ALERT_KEY, "aws:TagKeys": ["project"], "aws:RequestTag/project": "billing"}
+    if decide(statements, "kms:TagResource", alert_key, change) == "Allow":
+        problems.append("the alert key's project tag can be changed")
+    if decide(statements, "kms:UntagResource", alert_key, {**ALERT_KEY, "aws:TagKeys": ["project"]}) == "Allow":
+        problems.append("the alert key's project tag can be removed")
+    # What infra/ needs still works (else the checks above pass because nothing does).
+    needed: list[tuple[str, str, Context]] = [
+        ("kms:CreateKey", "*", {"aws:RequestTag/project": "imagegen", "aws:TagKeys": ["project", "managed-by"]}),
+        ("kms:TagResource", "*", {"aws:RequestTag/project": "imagegen", "aws:TagKeys": ["project", "managed-by"]}),
+        ("kms:EnableKeyRotation", alert_key, {}),
+        ("kms:PutKeyPolicy", alert_key, ALERT_KEY),
+        ("kms:ScheduleKeyDeletion", alert_key, ALERT_KEY),
+        ("kms:TagResource", alert_key, {**ALERT_KEY, "aws:TagKeys": ["managed-by"]}),
+        ("kms:CreateAlias", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/imagegen-alerts", {}),
+    ]
+    for action, resource, request in needed:
+        if decide(statements, action, resource, request) != "Allow":
+            problems.append(f"{action} on {resource} is not allowed ({request})")
+    return problems
+
+
+READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Get|List|Describe)[A-Za-z]*$")
+
+
+def plan_write_problems(statements: list[dict[str, Any]]) -> list[str]:
+    """The plan role reads and never writes, not even the state's lock file."""
+    problems = [
+        f"{action} on {_as_list(s['Resource'])}"
+        for s in statements
+        if s["Effect"] == "Allow"
+        for action in _as_list(s["Action"])
+        if not READ_ONLY_ACTION.match(action)
+    ]
+    bucket = f"arn:aws:s3:::{STATE_BUCKET}"
+    for key in (STATE_KEY, f"{STATE_KEY}.tflock", "imagegen/bootstrap.tfstate"):
+        for action in ("s3:PutObject", "s3:DeleteObject"):
+            if decide(statements, action, f"{bucket}/{key}") == "Allow":
+                problems.append(f"{action} {key}")
+    if decide(statements, "s3:GetObject", f"{bucket}/{STATE_KEY}") != "Allow":
+        problems.append("the state cannot be read")
+    return problems
+
+
+def test_the_evaluator_follows_iam() -> None:
+    allow = {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"}
+    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::b/secret/*"}
+    assert decide([allow], "s3:getobject", "arn:aws:s3:::b/a/b") == "Allow"
+    assert decide([allow, deny], "s3:GetObject", "arn:aws:s3:::b/secret/x") == "Deny"
+    assert decide([allow], "s3:PutObject", "arn:aws:s3:::b/a") == "ImplicitDeny"
+    equals = {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"k": "v"}}}
+    assert decide([equals], "a:B", "r", {"k": "v"}) == "Allow"
+    assert decide([equals], "a:B", "r") == "ImplicitDeny"  # a missing key does not match
+    not_equals = {**equals, "Condition": {"StringNotEquals": {"k": "v"}}}
+    assert decide([not_equals], "a:B", "r") == "Allow"  # ... and so a negated operator holds
+    any_value = {**equals, "Condition": {"ForAnyValue:StringEquals": {"k": ["a", "b"]}}}
+    assert decide([any_value], "a:B", "r", {"k": ["x", "b"]}) == "Allow"
+    assert decide([any_value], "a:B", "r", {"k": []}) == "ImplicitDeny"
+    all_values = {**equals, "Condition": {"ForAllValues:StringNotEquals": {"k": "project"}}}
+    assert decide([all_values], "a:B", "r", {"k": ["owner", "team"]}) == "Allow"
+    assert decide([all_values], "a:B", "r", {"k": ["owner", "project"]}) == "ImplicitDeny"
+    assert decide([all_values], "a:B", "r") == "Allow"
+    null = {**equals, "Condition": {"Null": {"k": "false"}}}
+    assert decide([null], "a:B", "r", {"k": "x"}) == "Allow"
+    assert decide([null], "a:B", "r") == "ImplicitDeny"
+    if_exists = {**equals, "Condition": {"BoolIfExists": {"k": "false"}}}
+    assert decide([if_exists], "a:B", "r") == "Allow"
+    assert decide([if_exists], "a:B", "r", {"k": "true"}) == "ImplicitDeny"
+    with pytest.raises(KeyError):
+        decide([{**equals, "Condition": {"NumericEquals": {"k": "1"}}}], "a:B", "r", {"k": "1"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", sorted(DEPLOYED_ROLES))
+def test_deploying_roles_cannot_create_or_change_a_role_without_the_boundary(bootstrap: Bootstrap, role: str) -> None:
+    statements = bootstrap.statements(role)
+    assert role_creation_problems(statements, role) == []
+    # As the roles were: any role of the stack, created and given policies without a boundary.
+    unbounded = {
+        "Effect": "Allow",
+        "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"],
+        "Resource": DEPLOYED_ROLES[role],
+    }
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert role_creation_problems([*allows, unbounded], role) != []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", sorted(DEPLOYED_ROLES))
+def test_deploying_roles_cannot_remove_or_change_the_boundary(bootstrap: Bootstrap, role: str) -> None:
+    statements = bootstrap.statements(role)
+    assert boundary_tampering_problems(statements, role) == []
+    guard = {"DenyRolesWithoutTheBoundary", "DenyRemovingPermissionsBoundaries", "DenyChangingTheBoundaryPolicy"}
+    assert boundary_tampering_problems([s for s in statements if s.get("Sid") not in guard], role) != []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", sorted(DEPLOYED_ROLES))
+def test_deploying_roles_can_pass_only_roles_with_the_boundary(bootstrap: Bootstrap, role: str) -> None:
+    statements = bootstrap.statements(role)
+    assert pass_role_problems(statements, role) == []
+    any_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"}
+    assert pass_role_problems([*statements, any_role], role) != []
+    # As before the boundary: the passable roles could be created without it.
+    create = {"Effect": "Allow", "Action": "iam:CreateRole", "Resource": DEPLOYED_ROLES[role]}
+    assert pass_role_problems([s for s in statements if s["Effect"] == "Allow"] + [create], role) != []
+
+
+@pytest.mark.slow
+def test_apply_role_cannot_take_over_a_foreign_kms_key(bootstrap: Bootstrap) -> None:
+    statements = bootstrap.statements("terraform_apply")
+    assert kms_takeover_problems(statements) == []
+    # The SAM deploy role and the plan role have no KMS write at all.
+    for role in ("sam_deploy", "terraform_plan"):
+        writes = [a for s in bootstrap.allowed(role) for a in _as_list(s["Action"]) if a.startswith("kms:")]
+        assert all(READ_ONLY_ACTION.match(action) for action in writes), (role, writes)
+
+
+@pytest.mark.slow
+def test_the_kms_rule_catches_the_tag_route_to_a_foreign_key(bootstrap: Bootstrap) -> None:
+    statements = bootstrap.statements("terraform_apply")
+    # As it was: the key side of CreateAlias for any key, and administration by the tag alone.
+    alias_any_key = {"Effect": "Allow", "Action": ["kms:CreateAlias"], "Resource": f"{KEY}/*"}
+    assert kms_takeover_problems([*statements, alias_any_key]) != []
+    by_tag = {
+        "Effect": "Allow",
+        "Action": ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"],
+        "Resource": f"{KEY}/*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/project": "imagegen"}},
+    }
+    assert kms_takeover_problems([*statements, by_tag]) != []
+    retag = [s for s in statements if s.get("Sid") != "DenyRetaggingOtherProjectsKeys"]
+    assert kms_takeover_problems(retag) != []
+
+
+@pytest.mark.slow
+def test_the_plan_write_rule_catches_the_lock_file(bootstrap: Bootstrap) -> None:
+    lock = {
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "Resource": f"arn:aws:s3:::{STATE_BUCKET}/{STATE_KEY}.tflock",
+    }
+    assert plan_write_problems([*bootstrap.statements("terraform_plan"), lock]) != []
+
+
+# ---------------------------------------------------------------------------- permissions boundary --
+def boundary_scope_problems(statements: list[dict[str, Any]]) -> list[str]:
+    """The boundary allows the functions' own resources by name: "*" only for X-Ray, nothing of IAM, STS or KMS."""
+    problems = []
+    for statement in statements:
+        s3_only = all(action.startswith("s3:") for action in _as_list(statement["Action"]))
+        if statement["Effect"] != "Allow" or ("Condition" in statement and not s3_only):
+            problems.append(f"not a plain Allow (conditions only for S3): {statement}")
+        actions = _as_list(statement["Action"])
+        resources = _as_list(statement["Resource"])
+        for action in actions:
+            if "*" in action or action.startswith(("iam:", "sts:", "kms:", "organizations:")):
+                problems.append(f"action {action}")
+        if "*" in resources and not all(action.startswith("xray:") for action in actions):
+            problems.append(f'"*" for {actions}')
+        for resource in resources:
+            if resource != "*" and not resource.startswith("arn:aws:"):
+                problems.append(f"resource {resource}")
+    return problems
+
+
+@dataclass(frozen=True)
+class Boundary:
+    statements: list[dict[str, Any]]
+
+    def allows(self, action: str, resource: str, context: Context | None = None) -> bool:
+        return decide(self.statements, action, resource, context) == "Allow"
+
+
+@pytest.fixture(scope="module")
+def boundary(bootstrap: Bootstrap) -> Boundary:
+    iam = bootstrap.client("iam")
+    policy = iam.get_policy(PolicyArn=BOUNDARY)["Policy"]
+    version = iam.get_policy_version(PolicyArn=BOUNDARY, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    return Boundary(_as_list_of_statements(_document(version["Document"])))
+
+
+@pytest.mark.slow
+def test_the_boundary_is_scoped_to_the_projects_resources(boundary: Boundary) -> None:
+    assert boundary_scope_problems(boundary.statements) == []
+    by_service: dict[str, set[str]] = {}
+    for statement in boundary.statements:
+        for action in _as_list(statement["Action"]):
+            by_service.setdefault(action.split(":")[0], set()).update(_as_list(statement["Resource"]))
+    arn = f"{REGION}:{ACCOUNT}"
+    assert by_service == {
+        "bedrock": {f"arn:aws:bedrock:*::foundation-model/{m}" for m in MODELS}
+        | {f"arn:aws:bedrock:*:{ACCOUNT}:inference-profile/*.{m}" for m in MODELS},
+        "s3": {
+            "arn:aws:s3:::imagegen-api-imagesbucket-*/generated_images/*",
+            "arn:aws:s3:::imagegen-api-imagesbucket-*",
+        },
+        "sqs": {f"arn:aws:sqs:{arn}:imagegen-prompts", f"arn:aws:sqs:{arn}:imagegen-prompts-dlq"},
+        "dynamodb": {f"arn:aws:dynamodb:{arn}:table/imagegen-api-*"},
+        "logs": {
+            f"arn:aws:logs:{arn}:log-group:/aws/lambda/imagegen-api-*",
+            f"arn:aws:logs:{arn}:log-group:/aws/lambda/imagegen-*",
+            f"arn:aws:logs:{arn}:log-group:/aws/apigateway/imagegen-api/access",
+            f"arn:aws:logs:{arn}:log-group:/aws/apigateway/imagegen-api/access:*",
+        },
+        "xray": {"*"},
+    }
+    actions = {a for s in boundary.statements for a in _as_list(s["Action"])}
+    assert {a for a in actions if a.startswith(("bedrock:", "dynamodb:"))} == {
+        "bedrock:InvokeModel",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+    (listing,) = [s for s in boundary.statements if "s3:ListBucket" in _as_list(s["Action"])]
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": "generated_images/*"},
+        "StringEquals": {"s3:ResourceAccount": ACCOUNT},
+    }
+    # Bucket names are global: objects only in a bucket of this account.
+    for statement in boundary.statements:
+        if any(action.startswith("s3:") for action in _as_list(statement["Action"])):
+            assert statement["Condition"]["StringEquals"] == {"s3:ResourceAccount": ACCOUNT}, statement
+
+
+@pytest.mark.slow
+def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(boundary: Boundary) -> None:
+    bucket = "arn:aws:s3:::imagegen-api-imagesbucket-1a2b3c4d5e6f"
+    log = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
+    ours = {"s3:ResourceAccount": ACCOUNT}
+    allowed = [
+        ("bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1"),
+        ("bedrock:InvokeModel", "arn:aws:bedrock:us-west-2::foundation-model/stability.sd3-5-large-v1:0"),
+        ("bedrock:InvokeModel", f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.stability.sd3-5-large-v1:0"),
+        ("s3:PutObject", f"{bucket}/generated_images/4f0c-0.png"),
+        ("s3:GetObject", f"{bucket}/generated_images/from_queue/.claims/m-1"),
+        ("sqs:ReceiveMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts"),
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts-dlq"),
+        ("dynamodb:PutItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B"),
+        ("dynamodb:Query", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B/index/by-day"),
+        ("logs:PutLogEvents", f"{log}:/aws/lambda/imagegen-queue-worker:log-stream:2026/01/01/x"),
+        ("logs:CreateLogStream", f"{log}:/aws/lambda/imagegen-api-GenerateImageFunction-1A2B:log-stream:x"),
+        ("xray:PutTraceSegments", "*"),
+    ]
+    for action, resource in allowed:
+        assert boundary.allows(action, resource, ours), (action, resource)
+    listing = {**ours, "s3:prefix": "generated_images/from_queue/m-1-0.json"}
+    assert boundary.allows("s3:ListBucket", bucket, listing)
+    denied = [
+        ("bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-opus-20240229-v1:0"),
+        (
+            "bedrock:InvokeModelWithResponseStream",
+            "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1",
+        ),
+        ("s3:PutObject", f"{bucket}/other/x.png"),
+        ("s3:DeleteObject", f"{bucket}/generated_images/x.png"),
+        ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/generated_images/x.png"),
+        ("s3:GetObject", f"arn:aws:s3:::{STATE_BUCKET}/{STATE_KEY}"),
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:billing-events"),
+        ("sqs:PurgeQueue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts"),
+        ("dynamodb:Scan", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B"),
+        ("dynamodb:PutItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"),
+        ("logs:PutLogEvents", f"{log}:/aws/lambda/billing:log-stream:x"),
+        ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-queue-worker"),
+        ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-x"),
+        ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-github-terraform-apply"),
+        ("kms:Decrypt", f"{KEY}/1111aaaa-foreign"),
+    ]
+    for action, resource in denied:
+        assert not boundary.allows(action, resource, ours), (action, resource)
+    assert not boundary.allows("s3:ListBucket", bucket, {**ours, "s3:prefix": ""})
+    # A bucket of the same name pattern in another account.
+    assert not boundary.allows(
+        "s3:PutObject", f"{bucket}/generated_images/x.png", {"s3:ResourceAccount": "210987654321"}
+    )
+    assert not boundary.allows("s3:ListBucket", bucket, {**listing, "s3:ResourceAccount": "210987654321"})
+
+
+@pytest.mark.slow
+def test_the_boundary_scope_rule_catches_wide_statements(boundary: Boundary) -> None:
+    for wide in (
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*", "Condition": {"Bool": {"x": "true"}}},
+        {"Effect": "Allow", "Action": "bedrock:*", "Resource": "arn:aws:bedrock:*::foundation-model/*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-x"},
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/x"},
+    ):
+        assert boundary_scope_problems([*boundary.statements, wide]) != [], wide
+
+
+#: IAM's limit on the inline policies of one role, counted without whitespace.
+ROLE_INLINE_POLICY_LIMIT = 10_240
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_role_policies_fit_iams_size_limit(bootstrap: Bootstrap, role: str) -> None:
+    # moto does not enforce it; AWS rejects the apply above this size.
+    iam = bootstrap.client("iam")
+    name = ROLES[role]
+    size = sum(
+        len(
+            re.sub(r"\s", "", json.dumps(_document(iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"])))
+        )
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    )
+    assert size <= ROLE_INLINE_POLICY_LIMIT, size

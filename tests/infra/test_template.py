@@ -426,6 +426,90 @@ def test_s3_permission_is_the_generated_images_prefix(cfn, scenario, expected):
     assert expected.endswith(f"/{IMAGES_FOLDER}/*")  # the folder the code writes to
 
 
+def function_role_statements(cfn: Mapping[str, Any], overrides: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every statement (Allow and Deny) of the API function's role, resolved for one parameter set."""
+    role = function_properties(cfn)["Role"]["Fn::GetAtt"][0]
+    resolver = Resolver(cfn, overrides)
+    return [
+        resolver.resolve(statement)
+        for logical_id, document in policy_documents(cfn)
+        if logical_id == role
+        for statement in as_list(document["Statement"])
+    ]
+
+
+def _iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcards in Action and Resource: `*` any characters (also `/`), `?` one character."""
+    regex = "".join({"*": ".*", "?": "."}.get(char, re.escape(char)) for char in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def s3_object_allowed(statements: list[dict[str, Any]], action: str, object_arn: str) -> bool:
+    """IAM's evaluation for an object ARN (no conditions in these statements): an explicit Deny wins."""
+
+    def applies(statement: Mapping[str, Any]) -> bool:
+        assert "Condition" not in statement, statement
+        return any(_iam_match(a.lower(), action.lower()) for a in actions(statement)) and any(
+            _iam_match(resource, object_arn) for resource in as_list(statement["Resource"])
+        )
+
+    matching = [statement for statement in statements if applies(statement)]
+    return bool(matching) and all(statement["Effect"] == "Allow" for statement in matching)
+
+
+def api_object_problems(statements: list[dict[str, Any]], bucket: str, key_prefix: str) -> list[str]:
+    """The API reads and writes its own images and sidecars, directly in generated_images/, and nothing else:
+    not the queue worker's from_queue/ (images, sidecars, claims), no other subfolder, no other prefix."""
+    from imagegen.storage import QUEUE_FOLDER, image_key, images_base, sidecar_key
+
+    stem = "4f0c7a52-6a47-4d2e-9c1e-0b6c1c2f1a3e"
+    own = image_key(key_prefix, stem, 0)
+    allowed = [own, sidecar_key(own), image_key(key_prefix, stem, 3)]
+    queue = image_key(key_prefix, "msg-1", 0, QUEUE_FOLDER)
+    denied = [
+        queue,
+        sidecar_key(queue),
+        f"{images_base(key_prefix)}/{QUEUE_FOLDER}/.claims/msg-1",
+        image_key(key_prefix, stem, 0, "any/deeper/folder"),
+        f"{images_base(key_prefix)}-copy/{stem}-0.png",
+        f"elsewhere/{stem}-0.png",
+    ]
+    problems = []
+    for action in ("s3:PutObject", "s3:GetObject"):
+        for key in allowed:
+            if not s3_object_allowed(statements, action, f"arn:aws:s3:::{bucket}/{key}"):
+                problems.append(f"{action} {key} is not allowed")
+        for key in denied:
+            if s3_object_allowed(statements, action, f"arn:aws:s3:::{bucket}/{key}"):
+                problems.append(f"{action} {key} is allowed")
+    return problems
+
+
+def _bucket(overrides: Mapping[str, str]) -> str:
+    return overrides.get("ImagesBucketName") or f"<{BUCKET_ID}>"
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_api_reads_and_writes_only_directly_in_generated_images(cfn, scenario):
+    overrides = SCENARIOS[scenario]
+    statements = function_role_statements(cfn, overrides)
+    assert api_object_problems(statements, _bucket(overrides), overrides.get("KeyPrefix", "")) == []
+    # The subfolders are excluded by an explicit Deny (an Allow cannot say "no further /").
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert sorted(actions(deny)) == ["s3:GetObject", "s3:PutObject"]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_object_rule_catches_access_to_the_queue_folder(cfn, scenario):
+    overrides = SCENARIOS[scenario]
+    allows = [s for s in function_role_statements(cfn, overrides) if s["Effect"] == "Allow"]
+    problems = api_object_problems(allows, _bucket(overrides), overrides.get("KeyPrefix", ""))
+    assert any("from_queue/" in problem for problem in problems), problems
+    assert any(".claims/" in problem for problem in problems), problems
+    # And a policy without the Allow lets the API write nothing.
+    assert api_object_problems([], _bucket(overrides), overrides.get("KeyPrefix", "")) != []
+
+
 # ----------------------------------------------------------------------------------------- bucket --
 def test_bucket_is_created_only_without_a_bucket_name(cfn, sam_template):
     bucket = cfn["Resources"][BUCKET_ID]

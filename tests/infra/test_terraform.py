@@ -345,6 +345,100 @@ def test_topic_is_encrypted_for_cloudwatch_and_mails_the_alert_address(deploymen
     cloudwatch = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert cloudwatch
     assert sorted(_as_list(cloudwatch[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    # ... only for this account's alarms, and with no other grant to anyone but the account.
+    assert alert_key_policy_problems(policy) == []
+
+
+ACCOUNT = "123456789012"  # moto's account
+ALARM_ARNS = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:imagegen-*"
+
+
+def alert_key_policy_problems(policy: dict[str, Any]) -> list[str]:
+    """The alert key's policy: CloudWatch may use it only on behalf of this account's alarms of the module
+    (aws:SourceAccount, aws:SourceArn), and the one grant to any principal ("*") is limited to this account and to
+    pointing the module's alias at the key (see infra/bootstrap/iam_terraform.tf, KMS)."""
+    problems = []
+    for statement in _as_list_of(policy["Statement"]):
+        principal = statement["Principal"]
+        conditions = statement.get("Condition", {})
+        actions = set(_as_list(statement["Action"]))
+        if principal == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}:
+            continue  # the account's own administrators (IAM policies decide)
+        if principal == {"Service": "cloudwatch.amazonaws.com"}:
+            if actions != {"kms:Decrypt", "kms:GenerateDataKey*"}:
+                problems.append(f"CloudWatch may {sorted(actions)}")
+            if conditions.get("StringEquals", {}).get("aws:SourceAccount") != ACCOUNT:
+                problems.append("CloudWatch's use of the key has no aws:SourceAccount condition for this account")
+            if conditions.get("ArnLike", {}).get("aws:SourceArn") != ALARM_ARNS:
+                problems.append(f"CloudWatch's use of the key is not limited to the alarms {ALARM_ARNS}")
+        elif principal in ({"AWS": "*"}, "*"):
+            if actions - {"kms:CreateAlias", "kms:UpdateAlias"}:
+                problems.append(f"any principal may {sorted(actions)}")
+            if conditions.get("StringEquals", {}).get("kms:CallerAccount") != ACCOUNT:
+                problems.append("a grant to any principal is not limited to this account")
+            aliases = conditions.get("ForAllValues:StringEquals", {}).get("kms:ResourceAliases")
+            if _as_list(aliases or []) != ["alias/imagegen-alerts"]:
+                problems.append("a grant to any principal is not limited to a key without other aliases")
+        else:
+            problems.append(f"unexpected principal {principal}")
+    return problems
+
+
+def _as_list_of(statements: Any) -> list[dict[str, Any]]:
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _alert_key_policy() -> dict[str, Any]:
+    """The alert key's policy as the module renders it (the same statements the apply test reads back)."""
+    root = {"Sid": "AccountAdministersKey", "Effect": "Allow", "Action": "kms:*", "Resource": "*"}
+    return {
+        "Statement": [
+            {**root, "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}},
+            {
+                "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": ALARM_ARNS}},
+            },
+            {
+                "Sid": "AccountMayAliasThisKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:CreateAlias", "kms:UpdateAlias"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:CallerAccount": ACCOUNT},
+                    "ForAllValues:StringEquals": {"kms:ResourceAliases": "alias/imagegen-alerts"},
+                },
+            },
+        ]
+    }
+
+
+def test_the_alert_key_rule_catches_an_unconditioned_service_or_wildcard_grant() -> None:
+    assert alert_key_policy_problems(_alert_key_policy()) == []
+
+    policy = _alert_key_policy()
+    del policy["Statement"][1]["Condition"]["StringEquals"]  # as before: any account's alarms
+    assert alert_key_policy_problems(policy) != []
+
+    policy = _alert_key_policy()
+    policy["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"] = "arn:aws:cloudwatch:*:*:alarm:*"
+    assert alert_key_policy_problems(policy) != []
+
+    policy = _alert_key_policy()
+    del policy["Statement"][2]["Condition"]["StringEquals"]  # any account's principals
+    assert alert_key_policy_problems(policy) != []
+
+    policy = _alert_key_policy()
+    del policy["Statement"][2]["Condition"]["ForAllValues:StringEquals"]  # re-point an alias at any time
+    assert alert_key_policy_problems(policy) != []
+
+    policy = _alert_key_policy()
+    policy["Statement"][2]["Action"] = ["kms:CreateAlias", "kms:Decrypt"]
+    assert alert_key_policy_problems(policy) != []
 
 
 @pytest.mark.slow

