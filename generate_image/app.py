@@ -23,13 +23,11 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagegen.chain import ModelEntry
 from imagegen.errors import (
     ContentFilteredError,
     ImageGenError,
     InvalidRequestError,
     ModelTimeoutError,
-    ModelUnavailableError,
     NoModelAvailableError,
     ThrottledError,
 )
@@ -43,16 +41,17 @@ app = APIGatewayRestResolver()
 copy_config_to_registered_loggers(source_logger=logger, include={"imagegen"})  # the core's warnings, as JSON
 
 
-def model_unavailable(entry: ModelEntry, error: ModelUnavailableError) -> None:
-    """A chain entry was marked unavailable (the core logs Bedrock's reason): count it by model."""
-    with single_metric(name="ModelMarkedUnavailable", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="model", value=entry.model_id)
+def count(name: str, **dimensions: str) -> None:
+    """What the core counts (a model marked unavailable, an index write that failed), as its own EMF metric."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
 
 
 @functools.cache
 def service() -> ImageService:
     """One service (and so one Bedrock client per region and one S3 client) per container."""
-    return ImageService.from_env(on_model_unavailable=model_unavailable)
+    return ImageService.from_env(count=count)
 
 
 def reset() -> None:
@@ -76,6 +75,26 @@ def generate_image() -> dict[str, Any]:
     return result.to_dict()
 
 
+@app.get("/")
+def page() -> Response[str]:
+    """The page: public (everything it fetches needs the key). Its code is imported only here."""
+    from generate_image.page import render
+
+    html, headers = render(service().store.url_origin())
+    return Response(status_code=HTTPStatus.OK.value, content_type="text/html; charset=utf-8", body=html,
+                    headers=headers)  # fmt: skip
+
+
+@app.get("/images")
+@tracer.capture_method
+def images() -> dict[str, Any]:
+    """A page of the gallery, newest first (``limit`` 1-100, default 24; ``cursor`` from the previous page)."""
+    from generate_image.gallery import list_images
+
+    query = app.current_event.query_string_parameters or {}
+    return list_images(service(), query.get("limit"), query.get("cursor"))
+
+
 def _raw_body() -> str | bytes | None:
     """The body as sent: bytes when API Gateway base64-encoded it (the core decodes and checks it)."""
     event = app.current_event
@@ -92,7 +111,7 @@ def _error(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | N
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps({**body, "request_id": _request_id()}),
-        headers=headers,
+        headers={"X-Content-Type-Options": "nosniff", **(headers or {})},
     )
 
 
@@ -125,7 +144,8 @@ def generation_failed(error: ImageGenError) -> Response[str]:
 
 
 def not_found(error: NotFoundError) -> Response[str]:
-    return _error(HTTPStatus.NOT_FOUND, {"message": "Not found: use POST /generate-image.", "code": "NotFound"})
+    message = "Not found: use POST /generate-image, GET /images or GET /."
+    return _error(HTTPStatus.NOT_FOUND, {"message": message, "code": "NotFound"})
 
 
 def unexpected(error: Exception) -> Response[str]:
@@ -144,4 +164,6 @@ app.exception_handler(Exception)(unexpected)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    response.setdefault("multiValueHeaders", {}).setdefault("X-Content-Type-Options", ["nosniff"])
+    return response

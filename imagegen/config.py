@@ -30,6 +30,8 @@ class Settings:
     url_expiry_seconds: int = 3600
     bedrock_max_attempts: int = 3
     bedrock_read_timeout_seconds: float = 60.0
+    #: The gallery's DynamoDB index (empty: no index).
+    images_table_name: str = ""
     #: Queue worker only.
     dead_letter_queue_url: str = ""
     worker_concurrency: int = 10
@@ -58,6 +60,7 @@ class Settings:
             url_expiry_seconds=_int(env, "URL_EXPIRY_SECONDS", 3600, 1, MAX_URL_EXPIRY_SECONDS),
             bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
             bedrock_read_timeout_seconds=float(_int(env, "BEDROCK_READ_TIMEOUT_SECONDS", 60, 1, 900)),
+            images_table_name=env.get("IMAGES_TABLE_NAME", "").strip(),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 10, 1, 100),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from imagegen.bedrock import invoke_model, make_bedrock_client
-from imagegen.chain import ModelChain, ModelEntry, UnavailableListener
+from imagegen.chain import ModelChain, ModelEntry
 from imagegen.config import Settings
-from imagegen.errors import ModelUnavailableError
+from imagegen.errors import ModelUnavailableError, StorageError
+from imagegen.index import ImageIndex, entry_from_sidecar, make_dynamodb_client
 from imagegen.models import Invocation, ModelAdapter, ModelImage, adapter_for
 from imagegen.models.base import SeedSource, random_seed
 from imagegen.request import ImageRequest, parse_request
@@ -28,6 +30,14 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+#: Counts an event as a metric: its name and its dimensions. The handlers pass Powertools' metrics; the core
+#: names what it counts (``ModelMarkedUnavailable`` by ``model``, ``IndexWriteFailed``).
+Counter = Callable[..., None]
+
+
+def _no_count(name: str, **dimensions: str) -> None:
+    """The default: count nothing (tests, tools)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +84,18 @@ class ImageService:
         bedrock: BedrockRuntimeClient | None = None,
         s3: S3Client | None = None,
         seed_source: SeedSource = random_seed,
-        on_model_unavailable: UnavailableListener | None = None,
+        count: Counter = _no_count,
         chain: ModelChain | None = None,
+        index: ImageIndex | None = None,
     ) -> None:
         self.settings = settings
         entries = settings.models
         self._adapters = {entry: adapter_for(entry.model_id) for entry in entries}  # unsupported: fails here
-        self.chain = chain or ModelChain(
-            entries, cooldown_seconds=settings.model_cooldown_seconds, on_unavailable=on_model_unavailable
+        self.count = count
+        self.chain = chain or ModelChain(entries, cooldown_seconds=settings.model_cooldown_seconds)
+        self.chain.on_unavailable = self._model_unavailable
+        self.index = index or (
+            ImageIndex(make_dynamodb_client(), settings.images_table_name) if settings.images_table_name else None
         )
         self._bedrock = bedrock
         self._clients: dict[str, BedrockRuntimeClient] = {}
@@ -92,8 +106,8 @@ class ImageService:
         self._seed_source = seed_source
 
     @classmethod
-    def from_env(cls, *, on_model_unavailable: UnavailableListener | None = None) -> ImageService:
-        return cls(Settings.from_env(), on_model_unavailable=on_model_unavailable)
+    def from_env(cls, *, count: Counter = _no_count) -> ImageService:
+        return cls(Settings.from_env(), count=count)
 
     def prepare(self, payload: object) -> PreparedRequest:
         """Validate a decoded JSON payload against the request schema and the current model's limits."""
@@ -114,16 +128,7 @@ class ImageService:
                     prepared = self._prepare_for(prepared.request, entry)
                 images = self._call(entry, prepared.invocation)
             except ModelUnavailableError as error:
-                if self.chain.mark_unavailable(entry, error):
-                    logger.warning(
-                        "model marked unavailable for %d s: %s in %s, %s",
-                        self.chain.cooldown_seconds,
-                        entry.model_id,
-                        entry.region,
-                        error.reason,
-                        extra={"model": entry.model_id, "region": entry.region, "reason": error.reason,
-                               "bedrock_error": error.detail},
-                    )  # fmt: skip
+                self.chain.mark_unavailable(entry, error)
                 entry = self.chain.acquire(after=entry)
                 continue
             except BaseException:
@@ -139,10 +144,35 @@ class ImageService:
             "parameters": prepared.invocation.parameters,
             "request_id": request_id,
             "source": source,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
         stored = self.store.save(images, stem=request_id, sidecar=sidecar, folder=folder)
+        self._index(stored)
         return GenerationResult(model_id=entry.model_id, request_id=request_id, images=stored, region=entry.region)
+
+    def _index(self, stored: list[StoredImage]) -> None:
+        """Add the stored images to the gallery's index. S3 is the truth: a failure is logged and counted, never
+        raised (``imagegen reindex`` rebuilds the index from the sidecars)."""
+        if self.index is None:
+            return
+        try:
+            self.index.put([entry_from_sidecar(image.sidecar) for image in stored])
+        except StorageError as error:
+            logger.warning("gallery index write failed: %s", error.detail, extra={"keys": [i.key for i in stored]})
+            self.count("IndexWriteFailed")
+
+    def _model_unavailable(self, entry: ModelEntry, error: ModelUnavailableError) -> None:
+        """An entry was marked (once per mark): one warning with Bedrock's reason, one metric by model."""
+        logger.warning(
+            "model marked unavailable for %d s: %s in %s, %s",
+            self.chain.cooldown_seconds,
+            entry.model_id,
+            entry.region,
+            error.reason,
+            extra={"model": entry.model_id, "region": entry.region, "reason": error.reason,
+                   "bedrock_error": error.detail},
+        )  # fmt: skip
+        self.count("ModelMarkedUnavailable", model=entry.model_id)
 
     def adapter(self, entry: ModelEntry | None = None) -> ModelAdapter:
         """The adapter of ``entry`` (default: the entry that would serve a request now)."""

@@ -16,8 +16,9 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from imagegen.errors import StorageError
 from imagegen.models import ModelImage
+from imagegen.models.base import png_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,6 +66,8 @@ class StoredImage:
     s3_uri: str
     url: str
     seed: int
+    #: What its sidecar holds (empty for an image found again rather than stored now).
+    sidecar: Mapping[str, Any] = field(default_factory=dict)
 
 
 def make_s3_client(*, max_attempts: int = 3) -> S3Client:
@@ -97,10 +101,12 @@ class ImageStore:
         stored = []
         for index, image in enumerate(images):
             key = self.image_key(stem, index, folder)
-            meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket}
+            width, height = png_size(image.png)
+            meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket,
+                    "width": width, "height": height}  # fmt: skip
             self._put(key, image.png, "image/png")
             self._put(sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
-            stored.append(self._stored(key, image.seed))
+            stored.append(replace(self._stored(key, image.seed), sidecar=meta))
         return stored
 
     def read_outcome(self, *, stem: str, folder: str = "") -> tuple[dict[str, Any], str] | None:
@@ -177,6 +183,21 @@ class ImageStore:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+
+    def urls(self, key: str) -> dict[str, str]:
+        """Presigned GET URLs of ``key``: ``url`` to show it, ``download_url`` to save it (attachment)."""
+        name = key.rsplit("/", 1)[-1]
+        download = self._s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": f'attachment; filename="{name}"'},
+            ExpiresIn=self.url_expiry_seconds,
+        )
+        return {"url": self._stored(key, 0).url, "download_url": download}
+
+    def url_origin(self) -> str:
+        """Scheme and host of the presigned URLs (the page's Content-Security-Policy allows images from it)."""
+        parts = urlsplit(self._stored("origin-probe", 0).url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def _stored(self, key: str, seed: int) -> StoredImage:
         url = self._s3.generate_presigned_url(

@@ -90,7 +90,9 @@ def run_local(args: argparse.Namespace) -> int:
         endpoints = stack.endpoints
         assert endpoints is not None
         print(f"imagegen local stack is running after {time.monotonic() - started:.1f} s (Ctrl-C stops it)")
+        page = endpoints.api_url.removesuffix("generate-image")
         for label, value in (
+            ("Web page", page),
             ("API", f"POST {endpoints.api_url}"),
             ("API key", endpoints.api_key),
             ("Queue", endpoints.queue_url),

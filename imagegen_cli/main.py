@@ -27,6 +27,7 @@ from imagegen_cli.common import DEFAULT_OUT, DEFAULT_STATE_FILE, CliError, aws_r
 from imagegen_cli.local import add_stack_flags, run_demo, run_local
 from imagegen_cli.models import run_models
 from imagegen_cli.queue import enqueue, resolve_queue_target, wait_for_images
+from imagegen_cli.reindex import run_reindex
 
 _OPTION_FLAGS = {
     "negative_prompt": "negativePrompt",
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-id", help="the chain, e.g. 'a@us-east-1,b@us-west-2' (default: $MODEL_ID, else the default chain)"
     )
 
+    rebuild = commands.add_parser("reindex", help="rebuild the gallery's index from the sidecars in S3")
+    rebuild.add_argument("--bucket", help="images bucket (default: $IMAGEGEN_BUCKET, --stack-name, the local stack)")
+    rebuild.add_argument("--table", help="index table (default: $IMAGEGEN_TABLE, --stack-name, the local stack)")
+    rebuild.add_argument("--key-prefix", help="key prefix (default: $IMAGEGEN_KEY_PREFIX)")
+    rebuild.add_argument("--stack-name", help="read the bucket and table from a deployed SAM stack's outputs")
+
     for name, help_text in (
         ("local", "run the whole system locally (no AWS account, no Docker)"),
         ("demo", "start the local stack, make one image via the API and one via the queue, stop"),
@@ -117,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths = wait_for_images(target, message_id, count, args.out, timeout=args.timeout, poll=time.sleep)
         elif args.command == "models":
             return run_models(args.model_id, args.region)
+        elif args.command == "reindex":
+            return run_reindex(args)
         elif args.command == "local":
             return run_local(args)
         else:

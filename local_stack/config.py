@@ -29,6 +29,7 @@ class StackConfig:
     region: str = "us-east-1"
     api_key: str = "local-api-key"
     bucket: str = "imagegen-local-images"
+    images_table: str = "imagegen-local-images-index"
     key_prefix: str = ""
     queue_name: str = "imagegen-prompts"
     model_id: str = DEFAULT_MODEL_ID
@@ -75,6 +76,7 @@ class StackEndpoints:
     queue_url: str
     dlq_url: str
     bucket: str
+    images_table: str
     aws_endpoint_url: str
     bedrock_endpoint_url: str
     region: str

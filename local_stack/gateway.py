@@ -45,7 +45,8 @@ class Route:
     api_key_required: bool = True
 
 
-ROUTES = (Route("POST", "/generate-image"),)
+#: template.yaml's API: the page is public; everything it fetches needs the key.
+ROUTES = (Route("POST", "/generate-image"), Route("GET", "/images"), Route("GET", "/", api_key_required=False))
 
 
 class BadRequest(Exception):
@@ -102,7 +103,8 @@ class LocalApiGateway:
         """One HTTP exchange: returns status, headers and body."""
         request_id = str(uuid.uuid4())
         split = urlsplit(raw_path)
-        route = self.routes.get((method, split.path))
+        path = split.path if split.path != f"/{self.stage}" else f"/{self.stage}/"  # the stage root is "/"
+        route = self.routes.get((method, path))
         if route is None:
             return _json(403, {"message": "Missing Authentication Token"}, request_id)
         lowered = {name.lower(): value for name, value in headers.items()}
@@ -110,7 +112,7 @@ class LocalApiGateway:
             return _json(403, {"message": "Forbidden"}, request_id)
         if len(body) > self.max_payload_bytes:
             return _json(413, {"message": "Request Too Long"}, request_id)
-        event = self._event(route, split.path, split.query, dict(headers), body, request_id=request_id)
+        event = self._event(route, path, split.query, dict(headers), body, request_id=request_id)
         try:
             result = self.function.invoke(event, timeout_seconds=self.integration_timeout_seconds)
         except InvocationTimeout:

@@ -3,8 +3,8 @@
 ``LocalStack.start()`` brings up, each in a process of its own and all on loopback, as they are separate
 services in AWS:
 
-* ``moto`` — a moto server (S3, SQS): the bucket, and the prompt queue with a redrive policy to its
-  dead-letter queue;
+* ``moto`` — a moto server (S3, SQS, DynamoDB): the bucket, the gallery's index table, and the prompt queue with
+  a redrive policy to its dead-letter queue;
 * ``bedrock`` — the Bedrock emulator (``python -m bedrock_emulator``);
 * ``api`` — a local API Gateway in front of the real ``generate_image`` handler (``local_stack.gateway``);
 * ``worker`` — Lambda's SQS event-source semantics feeding the real ``sqs_worker`` handler
@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Self
 
 from bedrock_emulator.admin import EmulatorAdmin
+from imagegen.index import table_definition
 from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
 from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module
 
@@ -115,6 +117,7 @@ class LocalStack:
             queue_url=queue_url,
             dlq_url=dlq_url,
             bucket=cfg.bucket,
+            images_table=cfg.images_table,
             aws_endpoint_url=aws_url,
             bedrock_endpoint_url=bedrock_url,
             region=cfg.region,
@@ -134,17 +137,25 @@ class LocalStack:
             self.config.state_file.unlink(missing_ok=True)
         self.endpoints = None
 
-    def restart_worker(self, *, paused: bool = False, handler: str | None = None, **changes: Any) -> PollerAdmin:
+    def restart_worker(
+        self,
+        *,
+        paused: bool = False,
+        handler: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **changes: Any,
+    ) -> PollerAdmin:
         """Replace the worker service (a fresh "container"), e.g. with another concurrency or handler.
 
         ``changes`` are ``StackConfig`` fields (``batch_size``, ``max_concurrency``, …); ``paused`` starts it
-        waiting for ``PollerAdmin.resume()``, so a benchmark can pre-load the queue first."""
+        waiting for ``PollerAdmin.resume()``, so a benchmark can pre-load the queue first; ``env`` adds to (or
+        overrides) the function's environment, e.g. ``{"WORKER_CONCURRENCY": "5"}`` (default: the batch size)."""
         assert self.endpoints is not None, "the stack is not running"
         self.config = replace(self.config, **changes)
         self.services.pop("worker").stop()
         ep = self.endpoints
-        env = self._handler_environment(ep.aws_endpoint_url, ep.bedrock_endpoint_url, ep.dlq_url)
-        worker = self._start_worker(env, ep.queue_url, paused=paused, handler=handler)
+        handler_env = self._handler_environment(ep.aws_endpoint_url, ep.bedrock_endpoint_url, ep.dlq_url)
+        worker = self._start_worker({**handler_env, **(env or {})}, ep.queue_url, paused=paused, handler=handler)
         self.poller = PollerAdmin(worker.wait_ready(START_TIMEOUT_SECONDS))
         self.endpoints = replace(ep, worker_admin_url=self.poller.url)
         return self.poller
@@ -177,7 +188,7 @@ class LocalStack:
             argv.append("--paused")
         if handler:
             argv += ["--handler", handler]
-        return self._service("worker", argv, extra_env={**env, "WORKER_CONCURRENCY": str(cfg.batch_size)})
+        return self._service("worker", argv, extra_env={"WORKER_CONCURRENCY": str(cfg.batch_size), **env})
 
     def _handler_environment(self, aws_url: str, bedrock_url: str, dlq_url: str) -> dict[str, str]:
         """What both functions read, as the template and Terraform set it (plus the endpoints)."""
@@ -186,6 +197,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": aws_url,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
             "BUCKET_NAME": cfg.bucket,
+            "IMAGES_TABLE_NAME": cfg.images_table,
             "KEY_PREFIX": cfg.key_prefix,
             "MODEL_ID": cfg.model_id,
             "BEDROCK_REGION": cfg.region,
@@ -204,6 +216,7 @@ class LocalStack:
         s3 = local_client("s3", aws_url, cfg.region)
         sqs = local_client("sqs", aws_url, cfg.region)
         s3.create_bucket(Bucket=cfg.bucket)
+        local_client("dynamodb", aws_url, cfg.region).create_table(**table_definition(cfg.images_table))
         dlq_url = sqs.create_queue(
             QueueName=f"{cfg.queue_name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
         )["QueueUrl"]

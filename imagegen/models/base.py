@@ -108,6 +108,11 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk (bytes 16-24)."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def decode_png(encoded: object) -> bytes:
     """Decode one base64 image from a model reply and check that it is a PNG."""
     if not isinstance(encoded, str) or not encoded:

@@ -48,6 +48,8 @@ def test_each_image_gets_a_sidecar_with_its_own_seed(s3: S3Client) -> None:
         "image_index": 1,
         "image_key": "generated_images/req-2-1.png",
         "bucket": BUCKET,
+        "width": 4,  # read from the PNG itself: the gallery shows the real size of every model's image
+        "height": 4,
     }
 
 
