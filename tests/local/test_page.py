@@ -88,11 +88,11 @@ def enter_key(page: Any, key: str) -> None:
 
 
 def api_post(stack: StackEndpoints, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - the local stack
+    request = urllib.request.Request(
         stack.api_url, data=json.dumps(body).encode(), method="POST",
         headers={"x-api-key": stack.api_key, "Content-Type": "application/json"},
     )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as reply:
         result: dict[str, Any] = json.loads(reply.read())
         return result
 
