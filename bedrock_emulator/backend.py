@@ -1,10 +1,13 @@
-"""The state and behaviour of one emulated Bedrock Runtime, without sockets.
+"""The state and behaviour of one emulated Bedrock (Runtime and control plane), without sockets.
 
-``Backend.invoke(model_id, raw_body)`` takes each request through, in order: forced errors (``fail_next``)
--> wire-body validation (``bedrock_emulator.wire``) -> blocked words (content filter) -> requests-per-minute
-quota (a sliding 60-second window on an injectable clock) -> fault injection (a seeded RNG) -> latency (the
-emulated model time, on an injectable wait) -> render. It returns the reply's JSON document, or raises
-``BedrockApiError``.
+``Backend.invoke(model_id, raw_body, region)`` takes each request through, in order: forced errors
+(``fail_next``) -> the model's lifecycle in ``region`` (``bedrock_emulator.lifecycle``: not offered there, end
+of life, Legacy and inactive, no model access) -> wire-body validation (``bedrock_emulator.wire``) -> blocked
+words (content filter: Titan and Nova Canvas answer ValidationException, Stability models a 200 reply whose
+``finish_reasons`` is ``["Filter reason: prompt"]``) -> requests-per-minute quota (a sliding 60-second window on
+an injectable clock) -> fault injection (a seeded RNG) -> latency (the emulated model time, on an injectable
+wait) -> render. It returns the reply's JSON document, or raises ``BedrockApiError``. ``control`` answers the
+control plane from the same lifecycle.
 """
 
 from __future__ import annotations
@@ -15,21 +18,34 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bedrock_emulator import control
 from bedrock_emulator.config import EmulatorConfig, read_png
-from bedrock_emulator.errors import CONTENT_FILTER_MESSAGE, ERROR_STATUS, THROTTLING_MESSAGE, BedrockApiError
+from bedrock_emulator.errors import (
+    CONTENT_FILTER_MESSAGE,
+    ERROR_STATUS,
+    INVALID_MODEL_MESSAGE,
+    THROTTLING_MESSAGE,
+    BedrockApiError,
+)
+from bedrock_emulator.lifecycle import Lifecycle
 from bedrock_emulator.render import render_placeholder
 from bedrock_emulator.wire import Job, validate
 
-__all__ = ["FAULT_CODES", "QUOTA_WINDOW_SECONDS", "STAT_NAMES", "Backend"]
+__all__ = ["FAULT_CODES", "PROMPT_FILTERED", "QUOTA_WINDOW_SECONDS", "STAT_NAMES", "Backend"]
 
 #: What ``fault_rate`` draws from, in equal shares.
 FAULT_CODES = ("ModelTimeoutException", "ServiceUnavailableException")
 QUOTA_WINDOW_SECONDS = 60.0
-#: The counters of ``Backend.stats``.
-STAT_NAMES = ("requests", "images", "succeeded", "throttled", "faults", "filtered", "invalid")
+#: The counters of ``Backend.stats`` (InvokeModel only); ``unavailable``: refused for the model's lifecycle,
+#: region or access.
+STAT_NAMES = ("requests", "images", "succeeded", "throttled", "faults", "filtered", "invalid", "unavailable")
+#: A Stability model's ``finish_reasons`` entry for a blocked prompt. Its whole reply (HTTP 200) is
+#: ``{"finish_reasons": [PROMPT_FILTERED]}``, no image and no seed, as documented for Stable Image Ultra:
+#: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-stable-ultra-text-image-request-response.html
+PROMPT_FILTERED = "Filter reason: prompt"
 
 
 class Backend:
@@ -47,6 +63,8 @@ class Backend:
         wait: Callable[[float], object] = time.sleep,
     ) -> None:
         self.config = config or EmulatorConfig()
+        #: The lifecycle table with the config's overrides: what InvokeModel and ``control`` answer from.
+        self.lifecycle = Lifecycle(self.config.lifecycle)
         self.clock = clock
         self.wait = wait
         self._lock = threading.Lock()
@@ -65,7 +83,8 @@ class Backend:
 
     @property
     def stats(self) -> dict[str, int]:
-        """A snapshot of the counters: requests, images, succeeded, throttled, faults, filtered, invalid."""
+        """A snapshot of the counters: requests, images, succeeded, throttled, faults, filtered, invalid,
+        unavailable."""
         with self._lock:
             return dict(self._stats)
 
@@ -83,8 +102,9 @@ class Backend:
 
     # ---- InvokeModel --------------------------------------------------------------------------
 
-    def invoke(self, model_id: str, raw_body: bytes) -> dict[str, Any]:
-        """Handle one InvokeModel call; raises ``BedrockApiError`` for every error reply."""
+    def invoke(self, model_id: str, raw_body: bytes, region: str | None = None) -> dict[str, Any]:
+        """Handle one InvokeModel call made in ``region`` (``None``: unknown, offered everywhere); raises
+        ``BedrockApiError`` for every error reply."""
         with self._lock:
             self._stats["requests"] += 1
             forced = self._forced.popleft() if self._forced else None
@@ -92,6 +112,14 @@ class Backend:
                 self._stats["faults"] += 1
         if forced is not None:
             raise forced
+        entry = self.lifecycle.entry(model_id)
+        if entry is None:  # neither in the table nor added by an override: Bedrock knows no such model
+            self._count("invalid")
+            raise BedrockApiError("ValidationException", INVALID_MODEL_MESSAGE)
+        refusal = entry.refusal(region)
+        if refusal is not None:
+            self._count("unavailable")
+            raise refusal
         try:
             job = validate(model_id, raw_body)
         except BedrockApiError:
@@ -101,6 +129,8 @@ class Backend:
             self._blocked.search(text) for text in (job.prompt, job.negative_prompt) if text
         ):
             self._count("filtered")
+            if job.stability:
+                return {"finish_reasons": [PROMPT_FILTERED]}
             raise BedrockApiError("ValidationException", CONTENT_FILTER_MESSAGE)
         self._take_quota()
         self._maybe_fault()
@@ -149,3 +179,19 @@ class Backend:
         if job.stability:
             return {"seeds": [job.seed], "finish_reasons": [None], "images": images}
         return {"images": images, "error": None}
+
+    # ---- control plane ------------------------------------------------------------------------
+
+    def get_foundation_model(self, model_identifier: str, region: str | None = None) -> dict[str, Any]:
+        """GetFoundationModel (``bedrock_emulator.control``)."""
+        return control.get_foundation_model(self.lifecycle, model_identifier, region)
+
+    def get_foundation_model_availability(self, model_id: str, region: str | None = None) -> dict[str, Any]:
+        """GetFoundationModelAvailability (``bedrock_emulator.control``)."""
+        return control.get_foundation_model_availability(self.lifecycle, model_id, region)
+
+    def list_foundation_models(
+        self, region: str | None = None, query: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, Any]:
+        """ListFoundationModels (``bedrock_emulator.control``); ``query``: the filters, as parsed query strings."""
+        return control.list_foundation_models(self.lifecycle, region, query or {})

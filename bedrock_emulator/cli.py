@@ -1,8 +1,9 @@
 """``python -m bedrock_emulator``: run the emulator until Ctrl-C or SIGTERM.
 
 The first line on stdout (flushed) is ``Bedrock emulator listening on http://HOST:PORT``; a parent that
-starts it with ``--port 0`` reads the port from it. Flags override the ``BEDROCK_EMULATOR_*`` variables
-(``EmulatorConfig.from_env``).
+starts it with ``--port 0`` reads the port from it. Then: the ``export`` line of both endpoint variables, the
+config, and the lifecycle (the table's date and the overrides). Flags override the ``BEDROCK_EMULATOR_*``
+variables (``EmulatorConfig.from_env``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.lifecycle import OVERRIDE_SYNTAX, TABLE_DATE
 from bedrock_emulator.server import BedrockEmulator
 
 __all__ = ["main"]
@@ -25,7 +27,8 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bedrock_emulator",
-        description="Local Bedrock Runtime InvokeModel emulator for the image models (placeholder images). "
+        description="Local Bedrock emulator for the image models: Runtime's InvokeModel (placeholder images) and "
+        "the control plane's GetFoundationModel, GetFoundationModelAvailability and ListFoundationModels. "
         "Flags override the BEDROCK_EMULATOR_* environment variables.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -41,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         "--image-file",
         metavar="PATH",
         help="answer with this PNG's bytes instead of placeholders [BEDROCK_EMULATOR_IMAGE_FILE]",
+    )
+    parser.add_argument(
+        "--lifecycle",
+        metavar="OVERRIDES",
+        help=f"override the model lifecycle table of {TABLE_DATE}: {OVERRIDE_SYNTAX}; STATE is ACTIVE, LEGACY, "
+        "LEGACY_INACTIVE, EOL or NO_ACCESS [BEDROCK_EMULATOR_LIFECYCLE]",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
@@ -58,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             blocked_words=args.blocked_words,
             seed=args.seed,
             image_file=args.image_file,
+            lifecycle=args.lifecycle,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -73,8 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator:
             print(f"Bedrock emulator listening on {emulator.url}", flush=True)
-            print(f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emulator.url}", flush=True)
+            print(
+                f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emulator.url} AWS_ENDPOINT_URL_BEDROCK={emulator.url}",
+                flush=True,
+            )
             print(f"  {_describe(config)}", flush=True)
+            overrides = ", ".join(map(str, config.lifecycle)) or "none"
+            print(f"  lifecycle: the table of {TABLE_DATE}; overrides: {overrides}", flush=True)
             while not done.wait(0.5):
                 pass
             print("Bedrock emulator stopped", file=sys.stderr, flush=True)
@@ -91,6 +106,6 @@ def _describe(config: EmulatorConfig) -> str:
     parts = [
         f"{field.name}={value!r}" if field.name != "image_file" else f"image_file={str(value)!r}"
         for field in dataclasses.fields(config)
-        if (value := getattr(config, field.name)) not in (0, 0.0, (), None)
+        if field.name != "lifecycle" and (value := getattr(config, field.name)) not in (0, 0.0, (), None)
     ]
     return "config: " + (", ".join(parts) or "defaults (no latency, no quota, no faults, no blocked words)")

@@ -8,13 +8,14 @@ default" (``EmulatorConfig.from_env``), and the one place that turns a config ba
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bedrock_emulator.lifecycle import Override, parse_overrides
 from imagegen.config import env_int
 
-__all__ = ["ENV_VARS", "EmulatorConfig", "read_png"]
+__all__ = ["ENV_VARS", "LIFECYCLE_VAR", "EmulatorConfig", "read_png"]
 
 LATENCY_MS_VAR = "BEDROCK_EMULATOR_LATENCY_MS"
 RPM_VAR = "BEDROCK_EMULATOR_RPM"
@@ -22,6 +23,7 @@ FAULT_RATE_VAR = "BEDROCK_EMULATOR_FAULT_RATE"
 BLOCKED_WORDS_VAR = "BEDROCK_EMULATOR_BLOCKED_WORDS"
 SEED_VAR = "BEDROCK_EMULATOR_SEED"
 IMAGE_FILE_VAR = "BEDROCK_EMULATOR_IMAGE_FILE"
+LIFECYCLE_VAR = "BEDROCK_EMULATOR_LIFECYCLE"
 #: The environment variable of each ``EmulatorConfig`` field.
 ENV_VARS: dict[str, str] = {
     "latency_ms": LATENCY_MS_VAR,
@@ -30,7 +32,9 @@ ENV_VARS: dict[str, str] = {
     "blocked_words": BLOCKED_WORDS_VAR,
     "seed": SEED_VAR,
     "image_file": IMAGE_FILE_VAR,
+    "lifecycle": LIFECYCLE_VAR,
 }
+_LIFECYCLE_FIELD = f"lifecycle (--lifecycle, {LIFECYCLE_VAR})"
 MAX_LATENCY_MS = 3_600_000
 MAX_RPM = 1_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -52,6 +56,9 @@ class EmulatorConfig:
     seed: int | None = None
     #: A PNG file whose bytes are every generated image, instead of a rendered placeholder (made absolute).
     image_file: Path | None = None
+    #: Overrides of the lifecycle table (``bedrock_emulator.lifecycle``); empty: the table as of its date.
+    #: ``from_env`` and ``parse_overrides`` read them from ``"model-id=EOL,model-id=ACTIVE@us-east-1+us-west-2"``.
+    lifecycle: tuple[Override, ...] = ()
 
     def __post_init__(self) -> None:
         if not _is_int(self.latency_ms) or not 0 <= self.latency_ms <= MAX_LATENCY_MS:
@@ -74,6 +81,7 @@ class EmulatorConfig:
             path = Path(self.image_file).expanduser().absolute()
             read_png(path)  # fail here, with the variable's name, rather than on the first request
             object.__setattr__(self, "image_file", path)
+        object.__setattr__(self, "lifecycle", parse_overrides(self.lifecycle, name=_LIFECYCLE_FIELD))
 
     @classmethod
     def from_env(
@@ -86,20 +94,27 @@ class EmulatorConfig:
         blocked_words: str | Iterable[str] | None = None,
         seed: int | None = None,
         image_file: str | os.PathLike[str] | None = None,
+        lifecycle: str | Sequence[Override] | None = None,
     ) -> EmulatorConfig:
         """A config from the keyword overrides, else ``BEDROCK_EMULATOR_*`` in ``env`` (default ``os.environ``),
         else the defaults.
 
         An override of ``None`` means "not given" (the command line passes its argparse values straight
         through); the variable of an overridden field is not read. ``blocked_words`` may be a comma-separated
-        string; ``blocked_words=""`` and ``image_file=""`` clear what the environment sets. A bad value raises
-        ``ValueError`` naming the variable or the field.
+        string, and ``lifecycle`` a string in ``BEDROCK_EMULATOR_LIFECYCLE``'s syntax; ``blocked_words=""``,
+        ``image_file=""`` and ``lifecycle=""`` clear what the environment sets. A bad
+        value raises ``ValueError`` naming the variable or the field.
         """
         env = os.environ if env is None else env
         if blocked_words is None:
             blocked_words = env.get(BLOCKED_WORDS_VAR, "")
         if image_file is None:
             image_file = env.get(IMAGE_FILE_VAR, "").strip()
+        overrides = (
+            parse_overrides(env.get(LIFECYCLE_VAR, ""), name=LIFECYCLE_VAR)
+            if lifecycle is None
+            else parse_overrides(lifecycle, name=_LIFECYCLE_FIELD)
+        )
         return cls(
             latency_ms=env_int(env, LATENCY_MS_VAR, 0, 0, MAX_LATENCY_MS) if latency_ms is None else latency_ms,
             rpm=env_int(env, RPM_VAR, 0, 0, MAX_RPM) if rpm is None else rpm,
@@ -107,6 +122,7 @@ class EmulatorConfig:
             blocked_words=tuple(blocked_words.split(",") if isinstance(blocked_words, str) else blocked_words),
             seed=_env_seed(env) if seed is None else seed,
             image_file=Path(image_file) if os.fspath(image_file) else None,
+            lifecycle=overrides,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -122,6 +138,7 @@ class EmulatorConfig:
             BLOCKED_WORDS_VAR: ",".join(self.blocked_words),
             SEED_VAR: "" if self.seed is None else str(self.seed),
             IMAGE_FILE_VAR: "" if self.image_file is None else str(self.image_file),
+            LIFECYCLE_VAR: ",".join(map(str, self.lifecycle)),
         }
 
 

@@ -1,9 +1,13 @@
-"""The HTTP face of the emulator: Bedrock Runtime's ``InvokeModel`` on a local port.
+"""The HTTP face of the emulator: Bedrock Runtime's ``InvokeModel`` and three control-plane reads on a local port.
 
 An unmodified ``boto3.client("bedrock-runtime")`` talks to it once ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``
 points here: ``POST /model/{modelId}/invoke`` with a JSON body, JSON replies, and failures as Bedrock sends
 them (HTTP status, ``x-amzn-ErrorType`` header, ``{"message": ...}``), so botocore raises the same
-``ClientError`` codes as against AWS. Besides InvokeModel it answers ``GET /_emulator/stats``,
+``ClientError`` codes as against AWS. An unmodified ``boto3.client("bedrock")`` talks to the same port once
+``AWS_ENDPOINT_URL_BEDROCK`` points here: ``GET /foundation-models/{modelIdentifier}`` (GetFoundationModel),
+``GET /foundation-model-availability/{modelId}`` (GetFoundationModelAvailability) and ``GET /foundation-models``
+(ListFoundationModels). A request's region is its SigV4 credential scope's (``bedrock_emulator.sigv4``).
+Besides these it answers ``GET /_emulator/stats``,
 ``POST /_emulator/reset`` and ``POST /_emulator/fail-next`` (``{"code": "AccessDeniedException", "times": 1}``)
 for tests and soaks that run it in another process (``bedrock_emulator.admin`` is their client).
 What each request does is ``bedrock_emulator.backend``'s business.
@@ -23,11 +27,12 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from bedrock_emulator.backend import Backend
 from bedrock_emulator.config import EmulatorConfig
 from bedrock_emulator.errors import ERROR_NAMESPACE, BedrockApiError
+from bedrock_emulator.sigv4 import request_region
 
 __all__ = ["MAX_BODY_BYTES", "BedrockEmulator"]
 
@@ -35,11 +40,14 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 25_000_000
 _INVOKE_PATH = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
+_FOUNDATION_MODEL_PATH = re.compile(r"^/foundation-models/(?P<model>[^/]+)$")
+_AVAILABILITY_PATH = re.compile(r"^/foundation-model-availability/(?P<model>[^/]+)$")
 _UNKNOWN_OPERATION = "UnknownOperationException:http://internal.amazon.com/coral/com.amazon.coral.service/"
 
 
 class BedrockEmulator:
-    """Bedrock Runtime's InvokeModel for the supported image models, on a local HTTP port.
+    """Bedrock Runtime's InvokeModel for the supported image models, and the control plane's reads of their
+    lifecycle, on a local HTTP port.
 
     ``start()`` serves on a daemon thread and returns once the socket listens; ``stop()`` shuts it down
     (also cutting short any emulated latency). ``clock`` (seconds, monotonic) drives the RPM window, so
@@ -127,9 +135,9 @@ class BedrockEmulator:
         """Answer the next ``times`` InvokeModel requests with error ``code``, before any other check."""
         self.backend.fail_next(code, times, message)
 
-    def invoke(self, model_id: str, raw_body: bytes) -> dict[str, Any]:
+    def invoke(self, model_id: str, raw_body: bytes, region: str | None = None) -> dict[str, Any]:
         """Handle one InvokeModel call without HTTP; raises ``BedrockApiError`` for every error reply."""
-        return self.backend.invoke(model_id, raw_body)
+        return self.backend.invoke(model_id, raw_body, region)
 
 
 class _Server(ThreadingHTTPServer):
@@ -212,10 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
         except BedrockApiError as error:
             self._send_error(error, request_id)
             return
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         route = self._ROUTES.get((method, path))
         if route is not None:
             getattr(self, route)(raw, request_id)
+            return
+        region = request_region(self.headers.get("Authorization"), url.query)
+        if method == "GET" and self._control_plane(path, url.query, region, request_id):
             return
         match = _INVOKE_PATH.match(path)
         if method != "POST" or match is None:
@@ -225,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
         model_id = unquote(match["model"])
         started = time.monotonic()
         try:
-            reply = self.emulator.backend.invoke(model_id, raw)
+            reply = self.emulator.backend.invoke(model_id, raw, region)
         except BedrockApiError as error:
             self._send_error(error, request_id)
             return
@@ -235,6 +247,29 @@ class _Handler(BaseHTTPRequestHandler):
             return
         latency = str(round((time.monotonic() - started) * 1000))
         self._send_json(200, reply, request_id, extra={"X-Amzn-Bedrock-Invocation-Latency": latency})
+
+    def _control_plane(self, path: str, query: str, region: str | None, request_id: str) -> bool:
+        """Answer a control-plane read; False when ``path`` is none of them."""
+        backend = self.emulator.backend
+        model = _FOUNDATION_MODEL_PATH.match(path)
+        available = _AVAILABILITY_PATH.match(path)
+        try:
+            if path == "/foundation-models":
+                filters = parse_qs(query, keep_blank_values=True)
+                # a presigned URL's X-Amz-* parameters are not filters
+                wanted = {name: values for name, values in filters.items() if not name.startswith("X-Amz-")}
+                reply = backend.list_foundation_models(region, wanted)
+            elif model is not None:
+                reply = backend.get_foundation_model(unquote(model["model"]), region)
+            elif available is not None:
+                reply = backend.get_foundation_model_availability(unquote(available["model"]), region)
+            else:
+                return False
+        except BedrockApiError as error:
+            self._send_error(error, request_id)
+            return True
+        self._send_json(200, reply, request_id)
+        return True
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -11,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagegen.chain import parse_chain
+from imagegen.storage import QUEUE_FOLDER, images_base, sidecar_key
 from imagegen_cli.api import ApiTarget, generate
 from imagegen_cli.common import CliError
+from imagegen_cli.models import check_chain
 from imagegen_cli.queue import enqueue, local_queue_target, wait_for_images
 
 if TYPE_CHECKING:
-    from local_stack.config import StackConfig
+    from local_stack.config import StackConfig, StackEndpoints
     from local_stack.stack import LocalStack
 
 DEMO_API_PROMPT = (
@@ -50,6 +54,9 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpm", type=int, help="emulated requests-per-minute quota [BEDROCK_EMULATOR_RPM]")
     parser.add_argument("--fault-rate", type=float, help="share of emulated faults [BEDROCK_EMULATOR_FAULT_RATE]")
     parser.add_argument("--blocked-words", help="comma-separated [BEDROCK_EMULATOR_BLOCKED_WORDS]")
+    parser.add_argument(
+        "--lifecycle", help="model lifecycle overrides, e.g. 'id=EOL,id=ACTIVE' [BEDROCK_EMULATOR_LIFECYCLE]"
+    )
     parser.add_argument("--verbose", action="store_true", default=None, help="also show every service's logs")
 
 
@@ -71,6 +78,7 @@ def stack_config(args: argparse.Namespace, **overrides: Any) -> StackConfig:
         rpm=args.rpm,
         fault_rate=args.fault_rate,
         blocked_words=None if args.blocked_words is None else tuple(args.blocked_words.split(",")),
+        lifecycle=args.lifecycle,
     )
     flags = {field: getattr(args, field) for _, _, field, _ in _STACK_FLAGS}
     flags.update(verbose=args.verbose, state_file=args.state_file)
@@ -124,12 +132,13 @@ def run_demo(args: argparse.Namespace) -> int:
     with _started(LocalStack(config), ServiceError) as stack:
         endpoints = stack.endpoints
         assert endpoints is not None
+        _print_model_chain(config.model_id, endpoints)
         api_paths = generate(ApiTarget(endpoints.api_url, endpoints.api_key), DEMO_API_PROMPT, {}, args.out)
-        print(f"API image:   {api_paths[0]}")
+        print(f"API image:   {api_paths[0]}  (made by {_made_by(endpoints, api_paths[0].name, '')})")
         target = local_queue_target(endpoints)
         message_id = enqueue(target, DEMO_QUEUE_PROMPT, {})
         queue_paths = wait_for_images(target, message_id, 1, args.out, timeout=60, poll=time.sleep)
-        print(f"Queue image: {queue_paths[0]}")
+        print(f"Queue image: {queue_paths[0]}  (made by {_made_by(endpoints, queue_paths[0].name, QUEUE_FOLDER)})")
     print(f"stack stopped; its logs are in {config.log_dir}/.")
     print("Both images are placeholders from the Bedrock emulator, not a generative model.")
     return 0
@@ -146,3 +155,24 @@ def _started(stack: LocalStack, service_error: type[Exception]) -> Iterator[Loca
         yield stack
     finally:
         stack.stop()
+
+
+def _print_model_chain(model_chain: str, endpoints: StackEndpoints) -> None:
+    """What `imagegen models` would say of the chain, asked of the emulator's control plane: today's reality."""
+    from local_stack.config import local_client
+
+    entries = parse_chain(model_chain, endpoints.region)
+
+    def client_for(region: str) -> Any:
+        return local_client("bedrock", endpoints.bedrock_endpoint_url, region)
+
+    for check in check_chain(entries, client_for):
+        state = f"usable ({check.lifecycle.lower()})" if check.usable else f"not usable ({check.problem})"
+        print(f"model {check.entry}: {state}")
+
+
+def _made_by(endpoints: StackEndpoints, file_name: str, folder: str) -> str:
+    """The serving model, from the image's sidecar."""
+    key = sidecar_key(f"{images_base(endpoints.key_prefix)}/{folder + '/' if folder else ''}{file_name}")
+    sidecar = json.loads(endpoints.client("s3").get_object(Bucket=endpoints.bucket, Key=key)["Body"].read())
+    return f"{sidecar.get('model')} in {sidecar.get('region')}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,9 +21,8 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagegen.chain import ModelEntry
 from imagegen.config import Settings
-from imagegen.errors import ConfigurationError, ModelUnavailableError
+from imagegen.errors import ConfigurationError
 from imagegen.queue import Outcome, QueueMessage, QueueWorker, make_sqs_client
 from imagegen.service import ImageService
 
@@ -38,20 +38,30 @@ _OUTCOME_METRICS = {
 }
 
 
-def model_unavailable(entry: ModelEntry, error: ModelUnavailableError) -> None:
-    """A chain entry was marked unavailable (the core logs Bedrock's reason): count it by model."""
-    with single_metric(name="ModelMarkedUnavailable", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="model", value=entry.model_id)
+def count(name: str, **dimensions: str) -> None:
+    """What the core counts (a model marked unavailable, an index write that failed), as its own EMF metric."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
+
+
+_worker_lock = threading.Lock()
+
+
+def worker() -> QueueWorker:
+    """One worker (and so one set of AWS clients, and one view of the model chain) per container. Built under a
+    lock: the local stack runs concurrent invocations in one process, which must share it as a container would."""
+    with _worker_lock:
+        return _make_worker()
 
 
 @functools.cache
-def worker() -> QueueWorker:
-    """One worker (and so one set of AWS clients, and one view of the model chain) per container."""
+def _make_worker() -> QueueWorker:
     settings = Settings.from_env()
     if not settings.dead_letter_queue_url:
         raise ConfigurationError("The worker is misconfigured.", detail="DEAD_LETTER_QUEUE_URL is required")
     return QueueWorker(
-        ImageService(settings, on_model_unavailable=model_unavailable),
+        ImageService(settings, count=count),
         make_sqs_client(),
         settings.dead_letter_queue_url,
         retry_base_seconds=settings.retry_base_seconds,
@@ -74,7 +84,7 @@ def reset() -> None:
     if _executor.cache_info().currsize:
         _executor().shutdown(wait=False)
     _executor.cache_clear()
-    worker.cache_clear()
+    _make_worker.cache_clear()
 
 
 #: Kept back from the function's remaining time when a delivery waits for another one (see QueueWorker).

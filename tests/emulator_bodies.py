@@ -1,9 +1,12 @@
-"""InvokeModel bodies and model ids for the Bedrock emulator's tests (unit and local)."""
+"""InvokeModel bodies, model ids and lifecycle overrides for the Bedrock emulator's tests (unit and local)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
+
+from bedrock_emulator.config import EmulatorConfig
 
 TITAN = "amazon.titan-image-generator-v1"
 TITAN_V2 = "amazon.titan-image-generator-v2:0"
@@ -11,6 +14,22 @@ NOVA = "amazon.nova-canvas-v1:0"
 SD35 = "stability.sd3-5-large-v1:0"
 CORE = "stability.stable-image-core-v1:1"
 ULTRA = "stability.stable-image-ultra-v1:1"
+
+#: Every model id the tests of bodies, replies and behaviour invoke (the adapters' prefixes with ``:0`` too),
+#: whatever the lifecycle table says of it today.
+TESTED_MODEL_IDS = (
+    TITAN, f"{TITAN}:0", TITAN_V2, NOVA, SD35, "stability.stable-image-core-v1:0", CORE,
+    "stability.stable-image-ultra-v1:0", ULTRA,
+)  # fmt: skip
+#: ``BEDROCK_EMULATOR_LIFECYCLE`` making each of them ACTIVE in every region, so that those tests exercise the
+#: bodies and replies, not the lifecycle (tested on its own in test_lifecycle.py and test_control_plane.py).
+EVERY_MODEL_ACTIVE = ",".join(f"{model_id}=ACTIVE@*" for model_id in TESTED_MODEL_IDS)
+
+
+def every_model_active(config: EmulatorConfig | None = None) -> EmulatorConfig:
+    """``config`` (default: the defaults) with ``EVERY_MODEL_ACTIVE`` as its lifecycle overrides."""
+    overrides = EmulatorConfig.from_env({}, lifecycle=EVERY_MODEL_ACTIVE).lifecycle
+    return dataclasses.replace(config or EmulatorConfig(), lifecycle=overrides)
 
 
 def amazon(text: str = "a lighthouse at dusk", *, text_params: dict[str, Any] | None = None, **config: Any) -> Any:

@@ -82,8 +82,11 @@ class StabilityAdapter(ModelAdapter):
         if blocking:
             reason = str(blocking[0])
             if reason.lower().startswith("filter reason"):
+                # "Filter reason: prompt" (the input was blocked) or "Filter reason: output" (the image was).
+                blocked = "prompt" if "prompt" in reason.lower() else "image"
+                fix = "it" if blocked == "prompt" else "the prompt"
                 raise ContentFilteredError(
-                    "The image was blocked by the model's content filter. Rephrase the prompt and try again.",
+                    f"The {blocked} was blocked by the model's content filter. Rephrase {fix} and try again.",
                     aws_code="OutputBlocked",
                     detail=reason,
                 )

@@ -45,7 +45,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         log_dir=directory / "logs",
         batching_window_seconds=0.2,
         retry_base_seconds=1,
-        emulator=EmulatorConfig(blocked_words=("forbidden",)),
+        # Titan v1 is end of life in today's lifecycle table; these tests keep the original system's model
+        # serving (the failover has its own tests, tests/local/test_model_failover.py).
+        emulator=EmulatorConfig.from_env(
+            {}, blocked_words=("forbidden",), lifecycle="amazon.titan-image-generator-v1=ACTIVE"
+        ),
     )
     with LocalStack(config) as running:
         yield running

@@ -71,7 +71,12 @@ def page(browser: Any, stack: StackEndpoints) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     dialogs: list[str] = []
-    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", record)
     opened.dialogs = dialogs
     opened.goto(page_url(stack))
     yield opened

@@ -21,8 +21,9 @@ from bedrock_emulator.server import BedrockEmulator
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
-#: The ``start_emulator`` fixture: ``start(config=None, clock=time.monotonic)`` -> a running emulator that
-#: ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` points at, stopped after the test.
+#: The ``start_emulator`` fixture: ``start(config=None, clock=time.monotonic, *, table=False)`` -> a running
+#: emulator that ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` and ``AWS_ENDPOINT_URL_BEDROCK`` point at, stopped after the
+#: test; every model the tests invoke is ACTIVE everywhere unless ``table`` or the config's own overrides.
 StartEmulator = Callable[..., BedrockEmulator]
 
 

@@ -19,9 +19,9 @@ import pytest
 from bedrock_emulator.admin import EmulatorAdmin
 from bedrock_emulator.backend import STAT_NAMES
 from bedrock_emulator.cli import main
-from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.config import LIFECYCLE_VAR, EmulatorConfig
 from bedrock_emulator.render import render_placeholder
-from tests.emulator_bodies import TITAN, titan
+from tests.emulator_bodies import EVERY_MODEL_ACTIVE, TITAN, titan
 from tests.local.emulator.client import error_code, invoke, invoke_error, make_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,11 +33,15 @@ UNBINDABLE = ("--host", "192.0.2.1", "--port", "0")
 
 @contextlib.contextmanager
 def emulator_process(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``python -m bedrock_emulator --port 0 ARGS``; yields the process and the URL from its first line."""
+    """``python -m bedrock_emulator --port 0 ARGS``; yields the process and the URL from its first line. Every
+    model the tests invoke is ACTIVE unless ``env`` or ``ARGS`` set a lifecycle."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    if not environment.get(LIFECYCLE_VAR) and "--lifecycle" not in args:
+        environment[LIFECYCLE_VAR] = EVERY_MODEL_ACTIVE
     process = subprocess.Popen(
         [sys.executable, "-m", "bedrock_emulator", "--port", "0", *args],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -135,6 +139,7 @@ def test_a_config_handed_over_in_the_environment_runs_in_another_process_driven_
             "faults": 0,
             "filtered": 1,
             "invalid": 0,
+            "unavailable": 0,
         }
 
         admin.fail_next("ServiceUnavailableException", message="down for a moment")
@@ -147,6 +152,32 @@ def test_a_config_handed_over_in_the_environment_runs_in_another_process_driven_
         assert admin.stats()["faults"] == 1
         admin.reset_stats()
         assert admin.stats() == dict.fromkeys(STAT_NAMES, 0)
+
+
+def test_cli_rejects_bad_lifecycle_overrides(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--lifecycle", f"{TITAN}=GONE", *UNBINDABLE])
+    assert caught.value.code == 2
+    assert "lifecycle (--lifecycle, BEDROCK_EMULATOR_LIFECYCLE) entry 1" in capsys.readouterr().err
+    monkeypatch.setenv("BEDROCK_EMULATOR_LIFECYCLE", "x.y=EOL")
+    with pytest.raises(SystemExit):
+        main(UNBINDABLE)
+    assert "BEDROCK_EMULATOR_LIFECYCLE entry 1 ('x.y=EOL') names 'x.y'" in capsys.readouterr().err
+
+
+def test_the_lifecycle_flag_overrides_the_variable_and_is_described(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"BEDROCK_EMULATOR_LIFECYCLE": f"{TITAN}=ACTIVE"}
+    with emulator_process("--lifecycle", f"{TITAN}=NO_ACCESS@us-east-1", env=env) as (process, url):
+        assert process.stdout is not None
+        exports = process.stdout.readline().split()
+        assert exports == ["export", f"AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}", f"AWS_ENDPOINT_URL_BEDROCK={url}"]
+        process.stdout.readline()  # config: ...
+        described = process.stdout.readline().strip()
+        assert described == f"lifecycle: the table of 2026-11-30; overrides: {TITAN}=NO_ACCESS@us-east-1"
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url)
+        assert error_code(invoke_error(make_client(), TITAN, titan())) == "AccessDeniedException"
 
 
 def test_render_is_byte_identical_across_processes() -> None:

@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from bedrock_emulator.config import ENV_VARS, EmulatorConfig
+from bedrock_emulator.lifecycle import Override, State, parse_overrides
 from bedrock_emulator.render import render_placeholder
+from tests.emulator_bodies import CORE, NOVA, TITAN
+
+#: Lifecycle overrides of every kind: each state, the table's regions, listed regions, every region, a model the
+#: table lacks.
+OVERRIDES = parse_overrides(
+    f"{TITAN}=EOL,{NOVA}=LEGACY_INACTIVE,{CORE}=NO_ACCESS@us-west-2,stability.sd3-5-large-v1:0=LEGACY@*,"
+    "amazon.titan-image-generator-v1:0=ACTIVE",
+    name="test",
+)
+INHERITED = (Override(CORE, State.EOL),)
 
 
 @pytest.fixture
@@ -96,6 +107,7 @@ PRECEDENCE = [
     ("fault_rate", "0.25", 0.25, 0.5, 0.0),
     ("blocked_words", "gore,violence", ("gore", "violence"), ("blood",), ()),
     ("seed", "7", 7, 0, None),
+    ("lifecycle", f"{TITAN}=ACTIVE", (Override(TITAN, State.ACTIVE),), (Override(NOVA, State.LEGACY),), ()),
 ]
 
 
@@ -161,6 +173,8 @@ def _configs(png_file: Path) -> list[EmulatorConfig]:
         EmulatorConfig(latency_ms=250, rpm=60, fault_rate=0.1, blocked_words=("gore", "blood bath"), seed=7),
         EmulatorConfig(seed=0, fault_rate=1, image_file=png_file),
         EmulatorConfig(fault_rate=1 / 3, seed=-5, latency_ms=3_600_000, rpm=1_000_000),
+        EmulatorConfig(lifecycle=OVERRIDES),
+        EmulatorConfig(rpm=3, lifecycle=parse_overrides(f"{TITAN}=LEGACY@us-west-2+eu-west-1", name="test")),
     ]
 
 
@@ -170,7 +184,9 @@ def test_to_env_round_trips(png_file: Path) -> None:
 
 
 def test_to_env_sets_every_variable_and_replaces_an_inherited_environment(png_file: Path) -> None:
-    inherited = EmulatorConfig(latency_ms=5, rpm=1, fault_rate=0.5, blocked_words=("x",), seed=9, image_file=png_file)
+    inherited = EmulatorConfig(
+        latency_ms=5, rpm=1, fault_rate=0.5, blocked_words=("x",), seed=9, image_file=png_file, lifecycle=INHERITED
+    )
     assert set(inherited.to_env()) == set(ENV_VARS.values())
     assert set(ENV_VARS) == {field.name for field in dataclasses.fields(EmulatorConfig)}
     for config in _configs(png_file):
@@ -186,6 +202,7 @@ def test_to_env_values_are_plain_strings(png_file: Path) -> None:
         "BEDROCK_EMULATOR_BLOCKED_WORDS": "gore,violence",
         "BEDROCK_EMULATOR_SEED": "",
         "BEDROCK_EMULATOR_IMAGE_FILE": str(png_file),
+        "BEDROCK_EMULATOR_LIFECYCLE": "",
     }
 
 

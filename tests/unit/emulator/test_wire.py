@@ -22,7 +22,20 @@ from bedrock_emulator.wire.amazon import DEFAULT_SEEDS
 from bedrock_emulator.wire.stability import STABILITY_SIZES
 from imagegen.models import NovaCanvasAdapter, StabilityAdapter, TitanImageAdapter
 from imagegen.models.stability import ASPECT_RATIOS
-from tests.emulator_bodies import CORE, NOVA, SD35, TITAN, TITAN_V2, ULTRA, amazon, nova, raw, stability, titan
+from tests.emulator_bodies import (
+    CORE,
+    NOVA,
+    SD35,
+    TITAN,
+    TITAN_V2,
+    ULTRA,
+    amazon,
+    every_model_active,
+    nova,
+    raw,
+    stability,
+    titan,
+)
 
 
 def rejection(model_id: str, body: Any) -> BedrockApiError:
@@ -306,7 +319,7 @@ VALIDATION_CASES = [
 def test_wire_bodies_are_validated_at_and_just_past_every_bound(model_id: str, body: Any, problem: str | None) -> None:
     if problem is None:
         assert isinstance(validate(model_id, raw(body)), Job)
-        assert Backend().invoke(model_id, raw(body))["images"]
+        assert Backend(every_model_active()).invoke(model_id, raw(body))["images"]
         return
     error = rejection(model_id, body)
     assert error.code == "ValidationException"
@@ -387,7 +400,7 @@ def test_stability_seed_zero_becomes_a_seed_derived_from_the_prompt() -> None:
 
 
 def test_the_images_of_a_job_differ_and_have_its_size() -> None:
-    reply = Backend().invoke(NOVA, raw(nova(numberOfImages=2, width=336, height=320)))
+    reply = Backend(every_model_active()).invoke(NOVA, raw(nova(numberOfImages=2, width=336, height=320)))
     images = [Image.open(io.BytesIO(base64.b64decode(data))) for data in reply["images"]]
     assert [image.size for image in images] == [(336, 320)] * 2
     assert images[0].tobytes() != images[1].tobytes()
