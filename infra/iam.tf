@@ -17,9 +17,48 @@ resource "aws_iam_role" "worker" {
   name               = local.function_name
   description        = "Execution role of the ${local.function_name} Lambda (prompt queue -> Bedrock -> S3)"
   assume_role_policy = data.aws_iam_policy_document.worker_assume_role.json
+  # Applied from GitHub, the role carries the bootstrap's boundary (the apply role may create roles only with it):
+  # whatever the policy below says, the worker can never do more than the boundary allows. null = none.
+  permissions_boundary = var.permissions_boundary_arn == "" ? null : var.permissions_boundary_arn
+}
+
+# bedrock:InvokeModel on exactly the entries of the model chain (local.model_grants, parsed in main.tf), one statement
+# each: a model's foundation-model ARN in the entry's region, or an inference profile's ARN ...
+data "aws_iam_policy_document" "invoke_models" {
+  dynamic "statement" {
+    for_each = local.model_grants
+    content {
+      sid       = "InvokeModel${statement.key}"
+      effect    = "Allow"
+      actions   = ["bedrock:InvokeModel"]
+      resources = [statement.value.is_profile ? statement.value.profile_arn : statement.value.model_arn]
+    }
+  }
+
+  # ... and, for a profile, the foundation model behind it in whichever region the profile routes the request to,
+  # only when the call goes through that profile: AWS's documented policy for cross-region inference. The "*" region
+  # is the only wildcard of the Bedrock statements.
+  dynamic "statement" {
+    for_each = { for index, grant in local.model_grants : index => grant if grant.is_profile }
+    content {
+      sid       = "InvokeModel${statement.key}ThroughProfile"
+      effect    = "Allow"
+      actions   = ["bedrock:InvokeModel"]
+      resources = [statement.value.routed_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "bedrock:InferenceProfileArn"
+        values   = [statement.value.profile_arn]
+      }
+    }
+  }
 }
 
 data "aws_iam_policy_document" "worker" {
+  # The model chain's statements (above): a document of their own, which depends on nothing but the variables.
+  source_policy_documents = [data.aws_iam_policy_document.invoke_models.json]
+
   # Lambda's event source mapping polls the queue with the function's role; the worker itself calls
   # ChangeMessageVisibility (retry backoff) and GetQueueUrl (to turn the record's queue ARN into a URL).
   statement {
@@ -67,13 +106,6 @@ data "aws_iam_policy_document" "worker" {
   }
 
   statement {
-    sid       = "InvokeImageModel"
-    effect    = "Allow"
-    actions   = ["bedrock:InvokeModel"]
-    resources = ["arn:${local.partition}:bedrock:${var.bedrock_region}::foundation-model/${var.model_id}"]
-  }
-
-  statement {
     sid       = "WriteOwnLogs"
     effect    = "Allow"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -82,7 +114,7 @@ data "aws_iam_policy_document" "worker" {
 
   # X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so "*" is
   # the only possible Resource (the same as the AWSXrayWriteOnlyAccess managed policy). This is the
-  # only wildcard in the policy; S3, Bedrock, SQS and Logs are all scoped to exact ARNs above.
+  # only "*" Resource in the policy; S3, Bedrock, SQS and Logs are all scoped to exact ARNs above.
   statement {
     sid       = "WriteTraces"
     effect    = "Allow"

@@ -11,7 +11,7 @@ resource "aws_lambda_function" "worker" {
   # checkov:skip=CKV_AWS_117:The worker only calls public AWS endpoints (SQS, S3, Bedrock, X-Ray) and reaches no private resources; a VPC would add NAT/endpoint cost and cold-start latency for no isolation gain.
   # checkov:skip=CKV_AWS_116:SQS-triggered, not invoked asynchronously: a function-level DLQ never receives these events. Failed messages go to the queue's redrive DLQ (and permanent failures are dead-lettered by the worker).
   # checkov:skip=CKV_AWS_272:The zip is built reproducibly from this repository by `make package` and deployed by Terraform from the same pipeline; AWS Signer code signing is not set up for this project.
-  # checkov:skip=CKV_AWS_173:Environment variables hold only non-secret configuration (bucket, prefix, model id, queue URL, tuning); they are encrypted at rest with the AWS managed key.
+  # checkov:skip=CKV_AWS_173:Environment variables hold only non-secret configuration (bucket, prefix, model chain, queue URL, tuning); they are encrypted at rest with the AWS managed key.
   # checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's scaling_config.maximum_concurrency (var.max_concurrency); reserved concurrency would additionally carve capacity out of the account pool and cause throttling of SQS batches.
   function_name = local.function_name
   description   = "Generates images for prompts from the ${local.queue_name} queue"
@@ -35,6 +35,7 @@ resource "aws_lambda_function" "worker" {
       KEY_PREFIX                   = var.key_prefix
       MODEL_ID                     = var.model_id
       BEDROCK_REGION               = var.bedrock_region
+      MODEL_COOLDOWN_SECONDS       = tostring(var.model_cooldown_seconds)
       BEDROCK_READ_TIMEOUT_SECONDS = tostring(var.bedrock_read_timeout_seconds)
       DEAD_LETTER_QUEUE_URL        = aws_sqs_queue.dead_letter.url
       WORKER_CONCURRENCY           = tostring(var.worker_concurrency)

@@ -59,24 +59,46 @@ variable "key_prefix" {
 # --------------------------------------------------------------------------------- model --
 
 variable "model_id" {
-  description = "Bedrock foundation model id used for image generation. The worker may invoke only this model."
+  description = "The model chain (MODEL_ID): Bedrock model or inference-profile ids in order of preference, separated by commas without spaces, each model-id or model-id@region (no region: bedrock_region). The worker may invoke exactly these (an inference profile: the profile, and the model behind it only through the profile). Every model must be in the bootstrap's bedrock_model_ids (the permissions boundary)."
   type        = string
-  default     = "amazon.titan-image-generator-v1"
+  default     = "amazon.titan-image-generator-v1@us-east-1,stability.stable-image-core-v1:1@us-west-2"
 
   validation {
-    condition     = can(regex("^[a-z0-9-]+\\.[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$", var.model_id))
-    error_message = "model_id must be a Bedrock foundation model id such as amazon.titan-image-generator-v1."
+    # imagegen/chain.py's patterns for the id and the region, at most 10 entries.
+    condition = length(split(",", var.model_id)) <= 10 && alltrue([
+      for entry in split(",", var.model_id) : can(regex("^[a-z0-9-]+(\\.[a-z0-9-]+)+(:[A-Za-z0-9_.-]+)*(@[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+)?$", entry))
+    ])
+    error_message = "model_id must be 1 to 10 comma-separated entries without spaces, each a Bedrock model or inference-profile id with an optional @region, e.g. amazon.titan-image-generator-v1@us-east-1,stability.stable-image-core-v1:1@us-west-2."
+  }
+
+  validation {
+    # As parse_chain: an entry without a region is the same as one in bedrock_region.
+    condition = length(split(",", var.model_id)) == length(distinct([
+      for entry in split(",", var.model_id) : strcontains(entry, "@") ? entry : "${entry}@${var.bedrock_region}"
+    ]))
+    error_message = "model_id lists an entry twice (an entry without a region is in bedrock_region)."
   }
 }
 
 variable "bedrock_region" {
-  description = "Region in which Bedrock is invoked (the model must be enabled there)."
+  description = "Region of the model_id entries that name none (the model must be enabled there)."
   type        = string
   default     = "us-east-1"
 
   validation {
     condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$", var.bedrock_region))
     error_message = "bedrock_region must be an AWS region code such as us-east-1."
+  }
+}
+
+variable "model_cooldown_seconds" {
+  description = "How long a worker container skips a chain entry that Bedrock called unusable (end of life, no access, not offered in the region) before it tries it again (MODEL_COOLDOWN_SECONDS)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.model_cooldown_seconds >= 0 && var.model_cooldown_seconds <= 86400 && floor(var.model_cooldown_seconds) == var.model_cooldown_seconds
+    error_message = "model_cooldown_seconds must be a whole number between 0 and 86400."
   }
 }
 
@@ -88,6 +110,18 @@ variable "bedrock_read_timeout_seconds" {
   validation {
     condition     = var.bedrock_read_timeout_seconds >= 1 && var.bedrock_read_timeout_seconds < var.worker_timeout_seconds && floor(var.bedrock_read_timeout_seconds) == var.bedrock_read_timeout_seconds
     error_message = "bedrock_read_timeout_seconds must be a whole number of seconds, at least 1 and less than worker_timeout_seconds."
+  }
+}
+
+# ------------------------------------------------------------------------------------ IAM --
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the worker's role: infra/bootstrap's output permissions_boundary_arn (repository variable AWS_PERMISSIONS_BOUNDARY_ARN, passed as TF_VAR_permissions_boundary_arn). Required when Terraform runs as the bootstrap's apply role, which may create roles only with it. \"\" = no boundary (local applies with administrator credentials, tests)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.permissions_boundary_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be empty or the ARN of an IAM managed policy."
   }
 }
 

@@ -173,7 +173,19 @@ class Resolver:
             return self._sub(arg)
         if name == "Fn::Join":
             separator, items = arg
+            assert isinstance(separator, str), f"Fn::Join's delimiter must be a literal string, not {separator}"
             return separator.join(str(item) for item in self.resolve(items))
+        if name == "Fn::Split":
+            delimiter, source = arg
+            assert isinstance(delimiter, str), f"Fn::Split's delimiter must be a literal string, not {delimiter}"
+            return str(self.resolve(source)).split(delimiter)
+        if name == "Fn::Select":
+            index, items = arg
+            values = self.resolve(items)
+            position = int(self.resolve(index))
+            # CloudFormation fails the deployment on an index past the end of the list.
+            assert 0 <= position < len(values), f"Fn::Select index {position} past the end of {values}"
+            return values[position]
         if name == "Fn::GetAtt":
             logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
             assert logical_id in self.resources, f"GetAtt to unknown resource {logical_id}"
@@ -223,11 +235,17 @@ def policy_documents(template: Mapping[str, Any]) -> Iterator[tuple[str, dict[st
             yield logical_id, properties["PolicyDocument"]
 
 
-def allow_statements(template: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def allow_statements(
+    template: Mapping[str, Any], overrides: Mapping[str, str] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of the resources that exist for one parameter set, resolved (a conditional statement
+    that resolves to AWS::NoValue is not there)."""
+    resolver = Resolver(template, overrides)
     return [
         (logical_id, statement)
         for logical_id, document in policy_documents(template)
-        for statement in as_list(document["Statement"])
+        if resolver.exists(logical_id)
+        for statement in resolver.resolve(as_list(document["Statement"]))
         if statement["Effect"] == "Allow"
     ]
 
@@ -236,8 +254,10 @@ def actions(statement: Mapping[str, Any]) -> list[str]:
     return [str(action) for action in as_list(statement.get("Action", []))]
 
 
-def statements_with_action(template: Mapping[str, Any], action: str) -> list[dict[str, Any]]:
-    return [s for _, s in allow_statements(template) if action in actions(s)]
+def statements_with_action(
+    template: Mapping[str, Any], action: str, overrides: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    return [s for _, s in allow_statements(template, overrides) if action in actions(s)]
 
 
 def function_properties(cfn: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,15 +371,17 @@ def test_function_log_group_has_retention(cfn):
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_function_environment(cfn, scenario):
-    from imagegen.config import Settings
+    from imagegen.chain import parse_chain
+    from imagegen.config import DEFAULT_MODEL_COOLDOWN_SECONDS, DEFAULT_MODEL_ID, Settings
 
     overrides = SCENARIOS[scenario]
     env = Resolver(cfn, overrides).resolve(function_properties(cfn)["Environment"]["Variables"])
     expected_bucket = overrides.get("ImagesBucketName") or f"<{BUCKET_ID}>"
     assert env["BUCKET_NAME"] == expected_bucket
     assert env["KEY_PREFIX"] == overrides.get("KeyPrefix", "")
-    assert env["MODEL_ID"] == "amazon.titan-image-generator-v1"
+    assert env["MODEL_ID"] == DEFAULT_MODEL_ID
     assert env["BEDROCK_REGION"] == "us-east-1"
+    assert env["MODEL_COOLDOWN_SECONDS"] == str(DEFAULT_MODEL_COOLDOWN_SECONDS)
     assert env["POWERTOOLS_SERVICE_NAME"] == "imagegen-api"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "ImageGen"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
@@ -369,15 +391,21 @@ def test_function_environment(cfn, scenario):
     assert settings.bucket_name == expected_bucket
     assert settings.key_prefix == overrides.get("KeyPrefix", "")
     assert settings.url_expiry_seconds == 3600
+    assert settings.models == parse_chain(DEFAULT_MODEL_ID, "us-east-1")
+    assert settings.model_cooldown_seconds == DEFAULT_MODEL_COOLDOWN_SECONDS
+
+    cooldown = Resolver(cfn, {**overrides, "ModelCooldownSeconds": "0"}).resolve(
+        function_properties(cfn)["Environment"]["Variables"]["MODEL_COOLDOWN_SECONDS"]
+    )
+    assert cooldown == "0"
 
 
 # ------------------------------------------------------------------------------------------- IAM --
 def test_no_bedrock_or_s3_permission_on_a_wildcard_resource(cfn):
-    statements = allow_statements(cfn)
-    assert statements, "no IAM statements found"
-    for scenario, overrides in SCENARIOS.items():
-        resolver = Resolver(cfn, overrides)
-        for logical_id, statement in statements:
+    assert allow_statements(cfn), "no IAM statements found"
+    chains = {name: {"ModelId": chain, "BedrockRegion": region} for name, (chain, region) in CHAINS.items()}
+    for scenario, overrides in {**SCENARIOS, **chains}.items():
+        for logical_id, statement in allow_statements(cfn, overrides):
             assert "NotAction" not in statement and "NotResource" not in statement, logical_id
             for action in actions(statement):
                 assert action != "*", f"{logical_id}: Action '*'"
@@ -385,8 +413,16 @@ def test_no_bedrock_or_s3_permission_on_a_wildcard_resource(cfn):
                 if service not in {"bedrock", "s3"}:
                     continue
                 assert "*" not in operation, f"{logical_id}: wildcard action {action}"
-                for resource in as_list(resolver.resolve(statement["Resource"])):
+                for resource in as_list(statement["Resource"]):
                     assert resource != "*", f"{logical_id}: {action} on '*' ({scenario})"
+                    # The one exception: the region of the model behind an inference profile, reachable only
+                    # through that exact profile (invoke_problems checks the condition).
+                    if service == "bedrock" and ROUTED_MODEL.fullmatch(resource):
+                        profile = (
+                            statement.get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn")
+                        )
+                        assert profile and not re.search(r"[*?]", str(profile)), f"{logical_id}: {statement}"
+                        continue
                     assert "*" not in resource.removesuffix("/*"), f"{logical_id}: {action} on {resource}"
 
     for logical_id, role in resources_of_type(cfn, "AWS::IAM::Role").items():
@@ -394,16 +430,317 @@ def test_no_bedrock_or_s3_permission_on_a_wildcard_resource(cfn):
             assert Resolver(cfn).resolve(arn) in ALLOWED_MANAGED_POLICIES, f"{logical_id}: {arn}"
 
 
-def test_bedrock_permission_is_the_exact_model(cfn):
-    (statement,) = statements_with_action(cfn, "bedrock:InvokeModel")
-    assert actions(statement) == ["bedrock:InvokeModel"]
-    (resource,) = as_list(statement["Resource"])
-    assert "foundation-model/${ModelId}" in resource["Fn::Sub"]
-    assert Resolver(cfn).resolve(resource) == (
-        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1"
+# ----------------------------------------------------------------------------- the model chain --
+#: Chains (ModelId, BedrockRegion) the template must grant exactly: the default, a single id (its region from
+#: BedrockRegion, as before the chain), four entries (every slot), and inference profiles of every prefix, also in
+#: the last slot, next to ids that only look like one.
+CHAINS: dict[str, tuple[str, str]] = {
+    "default": ("amazon.titan-image-generator-v1@us-east-1,stability.stable-image-core-v1:1@us-west-2", "us-east-1"),
+    "single-id": ("amazon.nova-canvas-v1:0", "us-west-2"),
+    "four-entries": (
+        "amazon.titan-image-generator-v2:0@us-east-1,stability.stable-image-ultra-v1:1@us-west-2,"
+        "amazon.nova-canvas-v1:0,stability.sd3-5-large-v1:0@us-west-2",
+        "eu-west-1",
+    ),
+    "profile": ("us.amazon.nova-canvas-v1:0@us-east-1,amazon.titan-image-generator-v1", "us-east-1"),
+    "every-profile-prefix": (
+        "eu.amazon.nova-canvas-v1:0@eu-west-1,apac.amazon.nova-canvas-v1:0@ap-northeast-1,"
+        "us-gov.amazon.titan-image-generator-v2:0@us-gov-west-1,global.amazon.nova-canvas-v1:0",
+        "us-east-1",
+    ),
+    "lookalikes": ("eu-central.model-x.v2:1.5@eu-central-1,useast.a.b,global.us.a-b.c@us-west-2", "us-west-2"),
+}
+
+#: The one Bedrock resource with a wildcard: the foundation model behind a profile, in whichever region it routes to.
+ROUTED_MODEL = re.compile(r"arn:aws[a-z-]*:bedrock:\*::foundation-model/[^*?]+")
+
+
+def expected_invoke_grants(chain: str, region: str, account: str = ACCOUNT) -> list[tuple[str, str]]:
+    """What bedrock:InvokeModel must be allowed on for a chain, as (resource, profile condition or "") pairs, from
+    imagegen.chain.parse_chain: a model's foundation-model ARN in its region; for an inference profile, the profile
+    (this account, the entry's region) and the foundation model behind it in any region, only through the profile
+    (bedrock:InferenceProfileArn), as AWS documents for cross-region inference."""
+    from imagegen.chain import parse_chain
+
+    grants = []
+    for entry in parse_chain(chain, region):
+        if entry.is_inference_profile:
+            profile = f"arn:aws:bedrock:{entry.region}:{account}:inference-profile/{entry.model_id}"
+            grants.append((profile, ""))
+            grants.append((f"arn:aws:bedrock:*::foundation-model/{entry.base_model_id}", profile))
+        else:
+            grants.append((f"arn:aws:bedrock:{entry.region}::foundation-model/{entry.model_id}", ""))
+    return sorted(grants)
+
+
+def invoke_problems(statements: list[dict[str, Any]], chain: str, region: str, account: str = ACCOUNT) -> list[str]:
+    """The Bedrock statements of a policy allow exactly bedrock:InvokeModel on the chain's grants: no other Bedrock
+    action, no other resource, no route to a profile's model without the condition naming that exact profile."""
+    problems, granted = [], []
+    for statement in statements:
+        bedrock = [action for action in actions(statement) if action.lower().startswith("bedrock:")]
+        if not bedrock:
+            continue
+        if statement["Effect"] != "Allow" or {"NotAction", "NotResource"} & set(statement):
+            problems.append(f"unexpected Bedrock statement {statement}")
+            continue
+        if actions(statement) != ["bedrock:InvokeModel"]:
+            problems.append(f"actions {actions(statement)}, not bedrock:InvokeModel alone")
+        condition = statement.get("Condition", {})
+        equals = condition.get("StringEquals", {})
+        if set(condition) - {"StringEquals"} or set(equals) - {"bedrock:InferenceProfileArn"}:
+            problems.append(f"unexpected condition {condition}")
+        profiles = [str(value) for value in as_list(equals.get("bedrock:InferenceProfileArn", []))]
+        if len(profiles) > 1:
+            problems.append(f"a statement conditioned on several profiles {profiles}")
+        granted += [(str(resource), profiles[0] if profiles else "") for resource in as_list(statement["Resource"])]
+    expected = expected_invoke_grants(chain, region, account)
+    missing = [grant for grant in expected if grant not in granted]
+    extra = [grant for grant in granted if grant not in expected]
+    problems += [f"bedrock:InvokeModel not allowed on {grant}" for grant in missing]
+    problems += [f"bedrock:InvokeModel allowed beyond the chain on {grant}" for grant in extra]
+    if sorted(granted) != expected and not (missing or extra):
+        problems.append(f"duplicated grants {sorted(granted)}")
+    return problems
+
+
+@pytest.mark.parametrize("case", sorted(CHAINS))
+def test_the_function_may_invoke_exactly_the_chain(cfn, case):
+    chain, region = CHAINS[case]
+    statements = function_role_statements(cfn, {"ModelId": chain, "BedrockRegion": region})
+    assert invoke_problems(statements, chain, region) == []
+    # Nothing else in the stack may invoke a model.
+    others = [
+        (logical_id, statement)
+        for logical_id, statement in allow_statements(cfn, {"ModelId": chain, "BedrockRegion": region})
+        if any(action.lower().startswith("bedrock:") for action in actions(statement)) and statement not in statements
+    ]
+    assert others == []
+
+
+def test_the_invoke_rule_catches_a_broader_or_missing_grant(cfn):
+    chain, region = CHAINS["profile"]
+    statements = function_role_statements(cfn, {"ModelId": chain, "BedrockRegion": region})
+    assert invoke_problems(statements, chain, region) == []
+    bedrock = [i for i, s in enumerate(statements) if "bedrock:InvokeModel" in actions(s)]
+    (route,) = [i for i in bedrock if "Condition" in statements[i]]
+    (profile,) = [i for i in bedrock if "inference-profile/" in str(statements[i]["Resource"]) and i != route]
+    (model,) = [i for i in bedrock if i not in (route, profile)]
+
+    def broken(index: int, **changes: Any) -> list[dict[str, Any]]:
+        copy: list[dict[str, Any]] = json.loads(json.dumps(statements))
+        copy[index].update(changes)
+        for key in [key for key, value in changes.items() if value is None]:
+            del copy[index][key]
+        return copy
+
+    any_model = {
+        "Sid": "Any",
+        "Effect": "Allow",
+        "Action": "bedrock:InvokeModel",
+        "Resource": "arn:aws:bedrock:*::foundation-model/*",
+    }
+    examples = {
+        "a model of any region": broken(
+            model, Resource="arn:aws:bedrock:*::foundation-model/amazon.titan-image-generator-v1"
+        ),
+        "another region": broken(
+            model, Resource="arn:aws:bedrock:us-west-2::foundation-model/amazon.titan-image-generator-v1"
+        ),
+        "every profile": broken(profile, Resource="arn:aws:bedrock:us-east-1:123456789012:inference-profile/*"),
+        "the route without its condition": broken(route, Condition=None),
+        "the route through any profile": broken(route, Condition={"StringLike": {"bedrock:InferenceProfileArn": "*"}}),
+        "more actions": broken(model, Action=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]),
+        "every Bedrock action": broken(model, Action="bedrock:*"),
+        "an entry left out": [s for i, s in enumerate(statements) if i != model],
+        "one more statement": [*statements, any_model],
+    }
+    for name, example in examples.items():
+        assert invoke_problems(example, chain, region) != [], name
+
+
+def model_id_pattern(template: Mapping[str, Any]) -> re.Pattern[str]:
+    return re.compile(template["Parameters"]["ModelId"]["AllowedPattern"])
+
+
+#: Chains ModelId's AllowedPattern must refuse (CloudFormation matches the whole value).
+REFUSED_CHAINS = {
+    "five entries": "a.b,c.d,e.f,g.h,i.j",
+    "a space after a comma": "amazon.titan-image-generator-v1, amazon.nova-canvas-v1:0",
+    "a leading space": " amazon.titan-image-generator-v1",
+    "a trailing space": "amazon.titan-image-generator-v1 ",
+    "a space before the region": "amazon.titan-image-generator-v1 @us-east-1",
+    "empty": "",
+    "an empty entry": "a.b,,c.d",
+    "a trailing comma": "a.b,",
+    "no dot": "titan",
+    "upper case": "Amazon.titan-image-generator-v1",
+    "an empty region": "a.b@",
+    "two regions": "a.b@us-east-1@us-west-2",
+    "not a region": "a.b@moon",
+    "a wildcard": "amazon.*",
+    "a semicolon": "a.b;c.d",
+    "a caret": "^us.a.b",
+}
+
+
+def test_model_id_allows_one_to_four_entries_without_spaces(sam_template):
+    pattern = model_id_pattern(sam_template)
+    for chain, _ in CHAINS.values():
+        assert pattern.fullmatch(chain), chain
+    assert pattern.fullmatch(sam_template["Parameters"]["ModelId"]["Default"])
+    for name, chain in REFUSED_CHAINS.items():
+        assert pattern.fullmatch(chain) is None, name
+    # As many entries as the policy has slots, and no more.
+    assert pattern.fullmatch(",".join(["a.b"] * len(chain_slots(sam_template))))
+    assert pattern.fullmatch(",".join(["a.b"] * (len(chain_slots(sam_template)) + 1))) is None
+
+
+def chain_slots(template: Mapping[str, Any]) -> list[int]:
+    """The slot indexes of the model chain: one HasModel<i> condition each."""
+    return sorted(int(name.removeprefix("HasModel")) for name in template["Conditions"] if name.startswith("HasModel"))
+
+
+def _slot_shape(template: Mapping[str, Any], index: int) -> str:
+    """Slot ``index``'s conditions and statements as JSON, with its index replaced by "<i>"."""
+    policy = template["Resources"][FUNCTION_ID]["Properties"]["Policies"][0]["Statement"]
+    statements = [s for s in policy if "Fn::If" in s and s["Fn::If"][0] in (f"HasModel{index}", f"IsProfile{index}")]
+    conditions = {name: template["Conditions"][f"{name}{index}"] for name in ("HasModel", "IsProfile")}
+    text = json.dumps({"conditions": conditions, "statements": statements}, sort_keys=True)
+    text = text.replace(
+        f'{{"Fn::Select": [{index}, {{"Fn::Split": [",", ', '{"Fn::Select": ["<i>", {"Fn::Split": [",", '
     )
-    other = Resolver(cfn, {"ModelId": "amazon.nova-canvas-v1:0", "BedrockRegion": "us-west-2"})
-    assert other.resolve(resource) == "arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-canvas-v1:0"
+    return re.sub(rf"\b(HasModel|IsProfile|InvokeModel){index}(?!\d)", r"\1<i>", text)
+
+
+def test_the_slots_differ_only_in_their_index(sam_template):
+    slots = chain_slots(sam_template)
+    assert slots == list(range(4))
+    assert sorted(name for name in sam_template["Conditions"] if name.startswith("IsProfile")) == [
+        f"IsProfile{i}" for i in slots
+    ]
+    shapes = {index: _slot_shape(sam_template, index) for index in slots}
+    assert '"<i>"' in shapes[0] and "HasModel<i>" in shapes[0]
+    assert all(shape == shapes[0] for shape in shapes.values()), "a slot differs from slot 0 in more than its index"
+    # Two statements a slot, nothing else conditional in the policy.
+    policy = sam_template["Resources"][FUNCTION_ID]["Properties"]["Policies"][0]["Statement"]
+    assert len([s for s in policy if "Fn::If" in s]) == 2 * len(slots)
+
+    # The check sees a slot edited alone.
+    broken = json.loads(json.dumps(sam_template))
+    broken["Conditions"]["IsProfile2"]["Fn::Not"][0]["Fn::Equals"][1] = "x"
+    assert _slot_shape(broken, 2) != shapes[0]
+
+
+#: The functions the Conditions section uses: CloudFormation evaluates Fn::Select/Fn::Split/Fn::Join there (cfn-lint
+#: E8003 allows Ref, Fn::FindInMap, Fn::Sub, Fn::Join, Fn::Select, Fn::Split in Fn::Equals), nothing more is needed.
+CONDITION_FUNCTIONS = {
+    "Fn::Not",
+    "Fn::Equals",
+    "Fn::And",
+    "Fn::Or",
+    "Condition",
+    "Ref",
+    "Fn::Select",
+    "Fn::Split",
+    "Fn::Join",
+}
+
+
+def _functions(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _functions(item)
+    elif isinstance(node, dict):
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref" or key == "Condition" or key.startswith("Fn::"):
+                yield key, arg
+        for value in node.values():
+            yield from _functions(value)
+
+
+def intrinsic_problems(template: Mapping[str, Any]) -> list[str]:
+    """Fn::Split's and Fn::Join's delimiters are literal strings and Fn::Select's index a literal number (CloudFormation
+    allows no function there); the Conditions use only CONDITION_FUNCTIONS."""
+    problems = []
+    for name, arg in _functions(template):
+        if name in ("Fn::Split", "Fn::Join") and not isinstance(arg[0], str):
+            problems.append(f"{name} with the delimiter {arg[0]!r}")
+        if name == "Fn::Select" and not str(arg[0]).isdigit():
+            problems.append(f"Fn::Select with the index {arg[0]!r}")
+    for condition, body in template.get("Conditions", {}).items():
+        problems += [f"{condition} uses {name}" for name, _ in _functions(body) if name not in CONDITION_FUNCTIONS]
+    return problems
+
+
+def test_the_functions_are_used_where_cloudformation_allows_them(sam_template):
+    assert intrinsic_problems(sam_template) == []
+    used = {name for body in sam_template["Conditions"].values() for name, _ in _functions(body)}
+    assert {"Fn::Select", "Fn::Split", "Fn::Join"} <= used  # the chain's conditions are really checked
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t["Conditions"].update(X={"Fn::Equals": [{"Fn::Sub": "${ModelId}"}, ""]}),
+        lambda t: t["Conditions"].update(X={"Fn::Equals": [{"Fn::If": ["HasModel0", "a", "b"]}, ""]}),
+        lambda t: t["Conditions"].update(X={"Fn::Equals": [{"Fn::Split": [{"Ref": "KeyPrefix"}, "a"]}, ""]}),
+        lambda t: t["Outputs"].update(X={"Value": {"Fn::Join": [{"Ref": "KeyPrefix"}, ["a"]]}}),
+        lambda t: t["Outputs"].update(X={"Value": {"Fn::Select": [{"Ref": "LogRetentionDays"}, ["a"]]}}),
+    ],
+)
+def test_the_intrinsic_rule_catches_a_function_cloudformation_refuses(sam_template, change):
+    broken = json.loads(json.dumps(sam_template))
+    change(broken)
+    assert intrinsic_problems(broken) != []
+
+
+# ------------------------------------------------------------------------------- the boundary --
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/imagegen-workload-boundary"
+
+
+def boundary_problems(cfn: Mapping[str, Any], overrides: Mapping[str, str]) -> tuple[list[str], int]:
+    """Every role the parameter set creates carries PermissionsBoundaryArn when it is set, and no boundary when it is
+    empty; also how many roles were checked."""
+    resolver = Resolver(cfn, overrides)
+    expected = overrides.get("PermissionsBoundaryArn", "")
+    problems, checked = [], 0
+    for logical_id, role in resources_of_type(cfn, "AWS::IAM::Role").items():
+        if not resolver.exists(logical_id):
+            continue
+        checked += 1
+        boundary = resolver.resolve(role["Properties"]).get("PermissionsBoundary")
+        if boundary != (expected or None):
+            problems.append(f"{logical_id}: boundary {boundary!r}, expected {expected or None!r}")
+    return problems, checked
+
+
+def test_every_role_carries_the_permissions_boundary_when_it_is_set(cfn, sam_template):
+    both_roles = {"ConfigureApiGatewayLoggingRole": "true"}
+    assert boundary_problems(cfn, {**both_roles, "PermissionsBoundaryArn": BOUNDARY}) == ([], 2)
+    assert boundary_problems(cfn, both_roles) == ([], 2)
+    assert boundary_problems(cfn, {"PermissionsBoundaryArn": BOUNDARY}) == ([], 1)
+    assert sam_template["Parameters"]["PermissionsBoundaryArn"]["Default"] == ""
+
+    # The check catches a role without it.
+    broken = json.loads(json.dumps(cfn))
+    del broken["Resources"]["ApiGatewayCloudWatchRole"]["Properties"]["PermissionsBoundary"]
+    assert boundary_problems(broken, {**both_roles, "PermissionsBoundaryArn": BOUNDARY})[0] != []
+
+
+def test_the_boundary_parameter_takes_a_managed_policy_arn_as_terraform_does(sam_template):
+    pattern = re.compile(sam_template["Parameters"]["PermissionsBoundaryArn"]["AllowedPattern"])
+    for good in ("", BOUNDARY, "arn:aws-us-gov:iam::123456789012:policy/path/imagegen-workload-boundary"):
+        assert pattern.fullmatch(good), good
+    for bad in ("arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::123456789012:role/x", "boundary", " "):
+        assert pattern.fullmatch(bad) is None, bad
+    variables = (REPO_ROOT / "infra" / "variables.tf").read_text()
+    terraform = re.search(
+        r'var\.permissions_boundary_arn == "" \|\| can\(regex\("(.+?)", var\.permissions_boundary', variables
+    )
+    assert terraform is not None
+    assert "^$|" + terraform.group(1).replace("\\\\", "\\") == pattern.pattern
 
 
 @pytest.mark.parametrize(
@@ -418,11 +755,14 @@ def test_bedrock_permission_is_the_exact_model(cfn):
 def test_s3_permission_is_the_generated_images_prefix(cfn, scenario, expected):
     from imagegen.storage import IMAGES_FOLDER
 
-    (statement,) = statements_with_action(cfn, "s3:PutObject")
+    overrides = SCENARIOS[scenario]
+    (statement,) = statements_with_action(cfn, "s3:PutObject", overrides)
     assert sorted(actions(statement)) == ["s3:GetObject", "s3:PutObject"]
-    assert [s for _, s in allow_statements(cfn) if any(a.lower().startswith("s3:") for a in actions(s))] == [statement]
-    resources = as_list(Resolver(cfn, SCENARIOS[scenario]).resolve(statement["Resource"]))
-    assert resources == [expected]
+    s3_statements = [
+        s for _, s in allow_statements(cfn, overrides) if any(a.lower().startswith("s3:") for a in actions(s))
+    ]
+    assert s3_statements == [statement]
+    assert as_list(statement["Resource"]) == [expected]
     assert expected.endswith(f"/{IMAGES_FOLDER}/*")  # the folder the code writes to
 
 
@@ -431,10 +771,10 @@ def function_role_statements(cfn: Mapping[str, Any], overrides: Mapping[str, str
     role = function_properties(cfn)["Role"]["Fn::GetAtt"][0]
     resolver = Resolver(cfn, overrides)
     return [
-        resolver.resolve(statement)
+        statement
         for logical_id, document in policy_documents(cfn)
         if logical_id == role
-        for statement in as_list(document["Statement"])
+        for statement in resolver.resolve(as_list(document["Statement"]))
     ]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from imagegen.config import DEFAULT_MODEL_ID
 from tests.infra.checkov_support import clean_checkov_report
 from tests.infra.terraform_support import (
     INFRA_DIR,
@@ -31,11 +32,17 @@ from tests.infra.terraform_support import (
     terraform_env,
     write_cli_config,
 )
+from tests.infra.test_template import invoke_problems
 
 REGION = "eu-west-1"
 BUCKET = "imagegen-infra-test-images"
 ALERT_EMAIL = "ops@example.com"
 ZIP = REPO_ROOT / "build" / "sqs_worker.zip"
+ACCOUNT = "123456789012"  # moto's account
+#: The bootstrap's permissions boundary, as a policy the apply test creates in moto first (AWS refuses a role whose
+#: boundary does not exist).
+BOUNDARY_NAME = "imagegen-workload-boundary"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_NAME}"
 
 # Non-default values for the variables whose wiring the apply test checks.
 VARIABLES: dict[str, str] = {
@@ -52,6 +59,8 @@ VARIABLES: dict[str, str] = {
     "max_receive_count": "6",
     "alarm_age_threshold_seconds": "600",
     "log_retention_days": "14",
+    "model_cooldown_seconds": "120",
+    "permissions_boundary_arn": BOUNDARY,
 }
 EXPECTED_VISIBILITY_TIMEOUT = 6 * 120 + 2
 
@@ -150,6 +159,12 @@ def deployment(cli_config: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         (workdir / "override.tf").write_text(moto_override(endpoint))
         deployment = Deployment(endpoint, workdir, terraform_env(cli_config), {})
         deployment.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        deployment.client("iam").create_policy(
+            PolicyName=BOUNDARY_NAME,
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+            ),
+        )
         var_args = [f"-var={name}={value}" for name, value in {**VARIABLES, "worker_zip_path": str(zip_path)}.items()]
         terraform(["init", "-input=false", "-no-color"], cwd=workdir, env=deployment.env)
         terraform(["apply", "-auto-approve", "-input=false", "-no-color", *var_args], cwd=workdir, env=deployment.env)
@@ -215,8 +230,9 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
     assert config["Environment"]["Variables"] == {
         "BUCKET_NAME": BUCKET,
         "KEY_PREFIX": "candidate",
-        "MODEL_ID": "amazon.titan-image-generator-v1",
+        "MODEL_ID": DEFAULT_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
+        "MODEL_COOLDOWN_SECONDS": VARIABLES["model_cooldown_seconds"],
         "BEDROCK_READ_TIMEOUT_SECONDS": "60",
         "DEAD_LETTER_QUEUE_URL": deployment.outputs["dlq_url"],
         "WORKER_CONCURRENCY": VARIABLES["worker_concurrency"],
@@ -257,7 +273,9 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
     iam = deployment.client("iam")
     function = deployment.client("lambda").get_function_configuration(FunctionName=deployment.outputs["function_name"])
     role_name = function["Role"].rsplit("/", 1)[-1]
-    assume = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    role = iam.get_role(RoleName=role_name)["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == VARIABLES["permissions_boundary_arn"]
+    assume = role["AssumeRolePolicyDocument"]
     assume = json.loads(assume) if isinstance(assume, str) else assume
     assert [s["Principal"] for s in assume["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
@@ -286,10 +304,9 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
     assert sorted(_as_list(statements["ReadWriteQueueImages"]["Action"])) == ["s3:GetObject", "s3:PutObject"]
     assert _as_list(statements["ListQueueImages"]["Resource"]) == [f"arn:aws:s3:::{BUCKET}"]
     assert statements["ListQueueImages"]["Condition"] == {"StringLike": {"s3:prefix": f"{folder}*"}}
-    assert _as_list(statements["InvokeImageModel"]["Resource"]) == [
-        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1"
-    ]
-    assert _as_list(statements["InvokeImageModel"]["Action"]) == ["bedrock:InvokeModel"]
+    # Exactly the default chain's models, each in its region.
+    assert invoke_problems(list(statements.values()), DEFAULT_MODEL_ID, "us-east-1") == []
+    assert [sid for sid in statements if sid.startswith("InvokeModel")] == ["InvokeModel0", "InvokeModel1"]
     assert _as_list(statements["ConsumePromptQueue"]["Resource"]) == [deployment.outputs["queue_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Resource"]) == [deployment.outputs["dlq_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Action"]) == ["sqs:SendMessage"]
@@ -300,6 +317,60 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
 
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
+
+
+def _plan(deployment: Deployment, **variables: str) -> dict[str, Any]:
+    """``terraform show -json`` of a plan of the applied deployment with other variable values (nothing is applied;
+    -refresh=false: the resources are as the apply left them)."""
+    values = {**VARIABLES, "worker_zip_path": str(deployment.workdir.parent / "sqs_worker.zip"), **variables}
+    plan_file = deployment.workdir / "other-values.tfplan"
+    var_args = [f"-var={name}={value}" for name, value in values.items()]
+    plan = ["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false", f"-out={plan_file}", *var_args]
+    terraform(plan, cwd=deployment.workdir, env=deployment.env)
+    shown = terraform(["show", "-json", "-no-color", str(plan_file)], cwd=deployment.workdir, env=deployment.env)
+    plan_json: dict[str, Any] = json.loads(shown.stdout)
+    return plan_json
+
+
+def _after(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    """A resource's planned values."""
+    (change,) = [change for change in plan["resource_changes"] if change["address"] == address]
+    after: dict[str, Any] = change["change"]["after"]
+    return after
+
+
+def _read(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    """A data source the plan read (it depends on nothing that the plan changes)."""
+    resources = plan["prior_state"]["values"]["root_module"]["resources"]
+    (values,) = [resource["values"] for resource in resources if resource["address"] == address]
+    return dict(values)
+
+
+#: (model_id, bedrock_region, permissions_boundary_arn) planned on top of the applied default chain: a chain with
+#: inference profiles (and no boundary: the role then has none), and a single id whose region is bedrock_region.
+PLANNED = {
+    "profiles": (
+        "us.amazon.nova-canvas-v1:0@us-east-1,amazon.titan-image-generator-v1,global.stability.stable-image-core-v1:1",
+        "us-west-2",
+        "",
+    ),
+    "single-id": ("amazon.nova-canvas-v1:0", "eu-west-1", BOUNDARY),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(PLANNED))
+def test_the_worker_may_invoke_exactly_the_planned_chain(deployment: Deployment, case: str) -> None:
+    chain, region, boundary = PLANNED[case]
+    plan = _plan(deployment, model_id=chain, bedrock_region=region, permissions_boundary_arn=boundary)
+    # The chain's statements, as the worker's policy includes them (source_policy_documents; the applied policy of
+    # test_worker_role_is_least_privilege shows the inclusion). Under moto the worker's whole document is only known
+    # at apply: moto's SQS answers make the plan update the prompt queue, which the document refers to.
+    document = json.loads(_read(plan, "data.aws_iam_policy_document.invoke_models")["json"])
+    assert invoke_problems(_as_list_of(document["Statement"]), chain, region, ACCOUNT) == []
+    assert _after(plan, "aws_iam_role.worker")["permissions_boundary"] == (boundary or None)
+    environment = _after(plan, "aws_lambda_function.worker")["environment"][0]["variables"]
+    assert (environment["MODEL_ID"], environment["BEDROCK_REGION"]) == (chain, region)
 
 
 @pytest.mark.slow
@@ -349,7 +420,6 @@ def test_topic_is_encrypted_for_cloudwatch_and_mails_the_alert_address(deploymen
     assert alert_key_policy_problems(policy) == []
 
 
-ACCOUNT = "123456789012"  # moto's account
 ALARM_ARNS = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:imagegen-*"
 
 
@@ -450,6 +520,9 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         "key_prefix": "/candidate/",
         "log_retention_days": "10",
         "worker_timeout_seconds": "901",
+        "model_id": "amazon.titan-image-generator-v1, amazon.nova-canvas-v1:0",  # a space
+        "model_cooldown_seconds": "86401",
+        "permissions_boundary_arn": "arn:aws:iam::123456789012:role/not-a-policy",
     }
     args = [f"-var={name}={value}" for name, value in {**VARIABLES, **bad, "worker_zip_path": "x.zip"}.items()]
     result = subprocess.run(
@@ -462,8 +535,16 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.count("Invalid value for variable") == 5, result.stderr
-    for name in ("max_receive_count", "key_prefix", "log_retention_days", "worker_timeout_seconds"):
+    assert result.stderr.count("Invalid value for variable") == 8, result.stderr
+    for name in (
+        "max_receive_count",
+        "key_prefix",
+        "log_retention_days",
+        "worker_timeout_seconds",
+        "model_id",
+        "model_cooldown_seconds",
+        "permissions_boundary_arn",
+    ):
         assert f"var.{name} is" in result.stderr, name
     # batch_size 50 is in range, but above 10 AWS requires a batching window (a cross-variable validation).
     assert "var.batch_size is 50" in result.stderr

@@ -42,6 +42,8 @@ REMOTE_ACTION = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)
 #: A `uses:` line pinned to a commit, with the version it is in a trailing comment (as Dependabot writes it).
 PINNED_LINE = re.compile(r"^\s*(-\s+)?uses:\s*\S+@[0-9a-f]{40}\s+#\s*v\d+(\.\d+){0,2}\s*$")
 BOUNDARY_VARIABLE = "${{ vars.AWS_PERMISSIONS_BOUNDARY_ARN }}"
+MODEL_VARIABLE = "${{ vars.MODEL_ID }}"
+PREFLIGHT = r"\bimagegen\s+models\b"
 DOCKERHUB_SECRET = re.compile(r"secrets\.DOCKERHUB_")
 DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 STATIC_AWS_KEY = re.compile(r"aws[-_]access[-_]key[-_]id|aws[-_]secret[-_]access[-_]key", re.IGNORECASE)
@@ -433,6 +435,70 @@ def boundary_problems(deploy: Workflow, terraform_wf: Workflow) -> list[str]:
     return problems
 
 
+def _model_id_from_variable(step: dict[str, Any]) -> str | None:
+    """The name of the step's environment variable that holds the repository variable MODEL_ID, if any."""
+    return next((key for key, value in (step.get("env") or {}).items() if value == MODEL_VARIABLE), None)
+
+
+def preflight_problems(deploy: Workflow, terraform_wf: Workflow) -> list[str]:
+    """`imagegen models` checks the model chain before every deploy: after the AWS credentials (it asks Bedrock's
+    control plane), before `sam deploy` and before the plan that `terraform apply` applies, with the chain that is
+    deployed: the repository variable MODEL_ID as --model-id when it is set, the same value the deploy passes as
+    ModelId / TF_VAR_model_id (unset, both use the default chain: tests/infra/test_model_chain_defaults.py)."""
+    problems = []
+
+    def check(name: str, job: Job, deploys: list[tuple[str, Callable[[dict[str, Any]], bool]]]) -> None:
+        credentials = first_index(job, lambda s: uses(s, CONFIGURE_AWS))
+        preflight = first_index(job, lambda s: runs(s, PREFLIGHT))
+        if preflight is None:
+            problems.append(f"{name}: no `imagegen models` step")
+            return
+        for label, predicate in deploys:
+            order = [credentials, preflight, first_index(job, predicate)]
+            if not in_order(order):
+                problems.append(f"{name}: expected credentials, imagegen models, {label} in order: {order}")
+        step = steps(job)[preflight]
+        variable = _model_id_from_variable(step)
+        if variable is None or not runs(step, rf'--model-id "\${variable}"'):
+            problems.append(f"{name}: imagegen models does not check --model-id from {MODEL_VARIABLE}")
+
+    found = job_with(deploy, lambda s: runs(s, r"\bsam deploy\b"))
+    if found is None:
+        return ["no job runs sam deploy"]
+    name, job = found
+    check(f"deploy-sam.yml {name}", job, [("sam deploy", lambda s: runs(s, r"\bsam deploy\b"))])
+    step = steps(job)[first_index(job, lambda s: runs(s, r"\bsam deploy\b")) or 0]
+    variable = _model_id_from_variable(step)
+    if variable is None or not runs(step, rf'ModelId=\\"\${variable}\\"'):
+        problems.append(f"deploy-sam.yml {name}: sam deploy does not pass ModelId from {MODEL_VARIABLE}")
+
+    all_jobs = jobs(terraform_wf)
+    apply = all_jobs.get("apply")
+    if apply is None:
+        return [*problems, "terraform.yml: no apply job"]
+    check(
+        "terraform.yml apply",
+        apply,
+        [("terraform plan", terraform_step("plan")), ("terraform apply", terraform_step("apply"))],
+    )
+    # TF_VAR_model_id only from a step, and only when MODEL_ID is set: an env: entry would be "" when it is not,
+    # and Terraform would take "" for the chain instead of the default.
+    for job_name in ("plan", "apply"):
+        job = all_jobs.get(job_name) or {}
+        if "TF_VAR_model_id" in (job.get("env") or {}) or "TF_VAR_model_id" in (terraform_wf.get("env") or {}):
+            problems.append(f"terraform {job_name}: TF_VAR_model_id in an env: block (empty when MODEL_ID is not set)")
+        setter = first_index(
+            job,
+            lambda s: (
+                _model_id_from_variable(s) is not None
+                and runs(s, rf'TF_VAR_model_id=\${_model_id_from_variable(s)}"? >> "?\$GITHUB_ENV')
+            ),
+        )
+        if not in_order([setter, first_index(job, terraform_step("plan"))]):
+            problems.append(f"terraform {job_name}: TF_VAR_model_id is not set from {MODEL_VARIABLE} before the plan")
+    return problems
+
+
 def release_problems(wf: Workflow) -> list[str]:
     """The Docker Hub secrets are used only in a job of the `release` environment, only for main and for version
     tags, and only after checking that the commit is on main."""
@@ -593,6 +659,10 @@ def test_the_plan_job_never_writes_the_state_lock() -> None:
 
 def test_the_deploying_jobs_pass_the_permissions_boundary() -> None:
     assert boundary_problems(workflow("deploy-sam.yml"), workflow("terraform.yml")) == []
+
+
+def test_the_model_chain_is_checked_before_every_deploy() -> None:
+    assert preflight_problems(workflow("deploy-sam.yml"), workflow("terraform.yml")) == []
 
 
 def test_docker_hub_secrets_are_used_only_in_the_release_environment_for_main() -> None:
@@ -797,6 +867,60 @@ def test_the_boundary_rule_catches_a_deploy_without_the_boundary() -> None:
         terraform_wf = workflow("terraform.yml")
         del jobs(terraform_wf)[job_name]["env"]["TF_VAR_permissions_boundary_arn"]
         assert boundary_problems(workflow("deploy-sam.yml"), terraform_wf) != [], job_name
+
+
+def _preflight_broken(workflow_name: str, job_name: str, change: Callable[[Job], None]) -> list[str]:
+    deploy_wf, terraform_wf = workflow("deploy-sam.yml"), workflow("terraform.yml")
+    change(jobs(deploy_wf if workflow_name == "deploy-sam.yml" else terraform_wf)[job_name])
+    return preflight_problems(deploy_wf, terraform_wf)
+
+
+def _is_preflight(step: dict[str, Any]) -> bool:
+    return runs(step, PREFLIGHT)
+
+
+@pytest.mark.parametrize(("workflow_name", "job_name"), [("deploy-sam.yml", "deploy"), ("terraform.yml", "apply")])
+def test_the_preflight_rule_catches_a_deploy_before_the_check(workflow_name: str, job_name: str) -> None:
+    def last(job: Job) -> None:  # the deploy comes first
+        _move(job, _step_named(job, _is_preflight), len(job["steps"]))
+
+    def first(job: Job) -> None:  # before the credentials it needs
+        _move(job, _step_named(job, _is_preflight), 0)
+
+    def gone(job: Job) -> None:
+        del job["steps"][_step_named(job, _is_preflight)]
+
+    def default_chain_only(job: Job) -> None:  # MODEL_ID set, but the default chain checked
+        step = job["steps"][_step_named(job, _is_preflight)]
+        step["run"] = step["run"].replace(' --model-id "$MODEL_ID"', "")
+
+    def other_variable(job: Job) -> None:
+        step = job["steps"][_step_named(job, _is_preflight)]
+        step["env"]["MODEL_ID"] = "${{ vars.OTHER_MODEL_ID }}"
+
+    for change in (last, first, gone, default_chain_only, other_variable):
+        assert _preflight_broken(workflow_name, job_name, change) != [], change.__name__
+
+
+def test_the_preflight_rule_catches_a_deploy_of_another_chain() -> None:
+    def sam_without_model_id(job: Job) -> None:
+        step = job["steps"][_step_named(job, lambda s: runs(s, r"\bsam deploy\b"))]
+        step["run"] = re.sub(r'extra\+=\("ModelId=[^\n]*\n', "", step["run"])
+
+    assert _preflight_broken("deploy-sam.yml", "deploy", sam_without_model_id) != []
+
+    for job_name in ("plan", "apply"):
+
+        def no_tf_var(job: Job) -> None:
+            for step in job["steps"]:
+                if "run" in step:
+                    step["run"] = re.sub(r"[^\n]*TF_VAR_model_id=[^\n]*\n", "", step["run"])
+
+        def tf_var_in_env(job: Job) -> None:
+            job["env"]["TF_VAR_model_id"] = MODEL_VARIABLE
+
+        assert _preflight_broken("terraform.yml", job_name, no_tf_var) != [], job_name
+        assert _preflight_broken("terraform.yml", job_name, tf_var_in_env) != [], job_name
 
 
 def _publish(wf: Workflow) -> Job:
