@@ -105,6 +105,14 @@ data "aws_iam_policy_document" "worker" {
     }
   }
 
+  # The gallery's index: one item per image the worker stores. Writing only: the API pages it, not the worker.
+  statement {
+    sid       = "IndexQueueImages"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem"]
+    resources = ["arn:${local.partition}:dynamodb:${var.aws_region}:${local.account_id}:table/${var.images_table_name}"]
+  }
+
   statement {
     sid       = "WriteOwnLogs"
     effect    = "Allow"

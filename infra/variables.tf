@@ -20,6 +20,16 @@ variable "bucket_name" {
   }
 }
 
+variable "images_table_name" {
+  description = "The gallery's DynamoDB index table: the SAM stack's output ImagesTableName (like bucket_name, it is the API stack's). The worker adds one item per image it stores (dynamodb:PutItem on this table only). It must be in aws_region."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.images_table_name))
+    error_message = "images_table_name must be a DynamoDB table name: 3-255 letters, digits, '_', '.' or '-'."
+  }
+}
+
 # ------------------------------------------------------------------------------- general --
 
 variable "aws_region" {

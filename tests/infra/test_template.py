@@ -268,7 +268,11 @@ def function_properties(cfn: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------- API key --
-def test_every_api_method_requires_an_api_key(cfn):
+#: The only route without the API key: the page (HTML, CSS, JavaScript; no data). Everything it fetches needs it.
+PUBLIC_ROUTES = {("/", "get")}
+
+
+def test_every_api_method_but_the_page_requires_an_api_key(cfn):
     checked = []
     for method in resources_of_type(cfn, "AWS::ApiGateway::Method").values():
         if method["Properties"].get("HttpMethod", "").upper() != "OPTIONS":
@@ -288,9 +292,10 @@ def test_every_api_method_requires_an_api_key(cfn):
                 if verb.lower() == "options":
                     continue
                 requirements = operation.get("security", [])
-                assert any(set(req) & api_key_schemes for req in requirements), f"{verb} {path} has no API key"
+                has_key = any(set(req) & api_key_schemes for req in requirements)
+                assert has_key is ((path, verb.lower()) not in PUBLIC_ROUTES), f"{verb} {path}: API key {has_key}"
                 checked.append((path, verb))
-    assert ("/generate-image", "post") in checked
+    assert {("/generate-image", "post"), ("/images", "get"), ("/", "get")} <= set(checked)
 
 
 def test_usage_plan_throttles_and_limits_the_api_key(cfn, sam_template):
@@ -423,7 +428,9 @@ def test_no_bedrock_or_s3_permission_on_a_wildcard_resource(cfn):
                         )
                         assert profile and not re.search(r"[*?]", str(profile)), f"{logical_id}: {statement}"
                         continue
-                    assert "*" not in resource.removesuffix("/*"), f"{logical_id}: {action} on {resource}"
+                    # A folder's objects (`…/generated_images/*`), or its images only (`…/*.png`).
+                    scoped = resource.removesuffix("/*").removesuffix("/*.png")
+                    assert "*" not in scoped, f"{logical_id}: {action} on {resource}"
 
     for logical_id, role in resources_of_type(cfn, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
@@ -746,24 +753,27 @@ def test_the_boundary_parameter_takes_a_managed_policy_arn_as_terraform_does(sam
 @pytest.mark.parametrize(
     ("scenario", "expected"),
     [
-        ("defaults", f"arn:aws:s3:::<{BUCKET_ID}>/generated_images/*"),
-        ("prefix", f"arn:aws:s3:::<{BUCKET_ID}>/candidate42/generated_images/*"),
-        ("existing-bucket", "arn:aws:s3:::existing-bucket/candidate42/generated_images/*"),
-        ("existing-bucket-no-prefix", "arn:aws:s3:::existing-bucket/generated_images/*"),
+        ("defaults", f"arn:aws:s3:::<{BUCKET_ID}>/generated_images/"),
+        ("prefix", f"arn:aws:s3:::<{BUCKET_ID}>/candidate42/generated_images/"),
+        ("existing-bucket", "arn:aws:s3:::existing-bucket/candidate42/generated_images/"),
+        ("existing-bucket-no-prefix", "arn:aws:s3:::existing-bucket/generated_images/"),
     ],
 )
 def test_s3_permission_is_the_generated_images_prefix(cfn, scenario, expected):
     from imagegen.storage import IMAGES_FOLDER
 
     overrides = SCENARIOS[scenario]
-    (statement,) = statements_with_action(cfn, "s3:PutObject", overrides)
-    assert sorted(actions(statement)) == ["s3:GetObject", "s3:PutObject"]
+    (write,) = statements_with_action(cfn, "s3:PutObject", overrides)
+    (read,) = statements_with_action(cfn, "s3:GetObject", overrides)
+    assert actions(write) == ["s3:PutObject"]
+    assert actions(read) == ["s3:GetObject"]
     s3_statements = [
         s for _, s in allow_statements(cfn, overrides) if any(a.lower().startswith("s3:") for a in actions(s))
     ]
-    assert s3_statements == [statement]
-    assert as_list(statement["Resource"]) == [expected]
-    assert expected.endswith(f"/{IMAGES_FOLDER}/*")  # the folder the code writes to
+    assert s3_statements == [write, read]
+    assert as_list(write["Resource"]) == [expected + "*"]
+    assert as_list(read["Resource"]) == [expected + "*.png"]  # images only: no sidecars, claims or outcomes
+    assert expected.endswith(f"/{IMAGES_FOLDER}/")  # the folder the code writes to
 
 
 def function_role_statements(cfn: Mapping[str, Any], overrides: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -798,24 +808,27 @@ def s3_object_allowed(statements: list[dict[str, Any]], action: str, object_arn:
 
 
 def api_object_problems(statements: list[dict[str, Any]], bucket: str, key_prefix: str) -> list[str]:
-    """The API reads and writes its own images and sidecars, directly in generated_images/, and nothing else:
-    not the queue worker's from_queue/ (images, sidecars, claims), no other subfolder, no other prefix."""
-    from imagegen.storage import QUEUE_FOLDER, image_key, images_base, sidecar_key
+    """The API writes its own images and sidecars directly in generated_images/ and nowhere else — not the queue
+    worker's from_queue/ (images, sidecars, claims, outcomes), no other subfolder or prefix; it reads images
+    (PNG), its own and the queue's (the gallery presigns both), and nothing else."""
+    from imagegen.storage import CLAIMS, OUTCOMES, QUEUE_FOLDER, image_key, images_base, sidecar_key
 
     stem = "4f0c7a52-6a47-4d2e-9c1e-0b6c1c2f1a3e"
     own = image_key(key_prefix, stem, 0)
-    allowed = [own, sidecar_key(own), image_key(key_prefix, stem, 3)]
     queue = image_key(key_prefix, "msg-1", 0, QUEUE_FOLDER)
-    denied = [
-        queue,
-        sidecar_key(queue),
-        f"{images_base(key_prefix)}/{QUEUE_FOLDER}/.claims/msg-1",
+    state = [f"{images_base(key_prefix)}/{QUEUE_FOLDER}/{kind}/msg-1" for kind in (CLAIMS, OUTCOMES)]
+    elsewhere = [
         image_key(key_prefix, stem, 0, "any/deeper/folder"),
         f"{images_base(key_prefix)}-copy/{stem}-0.png",
         f"elsewhere/{stem}-0.png",
     ]
+    rules = {
+        "s3:PutObject": ([own, sidecar_key(own), image_key(key_prefix, stem, 3)],
+                         [queue, sidecar_key(queue), *state, *elsewhere]),
+        "s3:GetObject": ([own, queue], [sidecar_key(queue), *state, *elsewhere[1:]]),
+    }  # fmt: skip
     problems = []
-    for action in ("s3:PutObject", "s3:GetObject"):
+    for action, (allowed, denied) in rules.items():
         for key in allowed:
             if not s3_object_allowed(statements, action, f"arn:aws:s3:::{bucket}/{key}"):
                 problems.append(f"{action} {key} is not allowed")
@@ -834,9 +847,10 @@ def test_the_api_reads_and_writes_only_directly_in_generated_images(cfn, scenari
     overrides = SCENARIOS[scenario]
     statements = function_role_statements(cfn, overrides)
     assert api_object_problems(statements, _bucket(overrides), overrides.get("KeyPrefix", "")) == []
-    # The subfolders are excluded by an explicit Deny (an Allow cannot say "no further /").
+    # Writes to the subfolders are excluded by an explicit Deny (an Allow cannot say "no further /"); reads are
+    # limited by the Allow to images (the gallery shows the queue's images too).
     (deny,) = [s for s in statements if s["Effect"] == "Deny"]
-    assert sorted(actions(deny)) == ["s3:GetObject", "s3:PutObject"]
+    assert actions(deny) == ["s3:PutObject"]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -844,8 +858,12 @@ def test_the_object_rule_catches_access_to_the_queue_folder(cfn, scenario):
     overrides = SCENARIOS[scenario]
     allows = [s for s in function_role_statements(cfn, overrides) if s["Effect"] == "Allow"]
     problems = api_object_problems(allows, _bucket(overrides), overrides.get("KeyPrefix", ""))
-    assert any("from_queue/" in problem for problem in problems), problems
+    assert any("PutObject" in problem and "from_queue/" in problem for problem in problems), problems
     assert any(".claims/" in problem for problem in problems), problems
+    # Widening the read to every object (sidecars, claims, outcomes) is caught too.
+    wide = [{**s, "Resource": [r.replace("*.png", "*") for r in as_list(s["Resource"])]} for s in allows]
+    widened = api_object_problems(wide, _bucket(overrides), overrides.get("KeyPrefix", ""))
+    assert any("GetObject" in problem and ".outcomes/" in problem for problem in widened), widened
     # And a policy without the Allow lets the API write nothing.
     assert api_object_problems([], _bucket(overrides), overrides.get("KeyPrefix", "")) != []
 
@@ -902,11 +920,15 @@ def test_bucket_policy_denies_plain_http(cfn):
 # ---------------------------------------------------------------------------------------- outputs --
 def test_outputs(cfn):
     outputs = cfn["Outputs"]
-    assert {"ApiUrl", "ApiKeyId", "ImagesBucketName", "FunctionName"} <= set(outputs)
+    assert {"ApiUrl", "ApiKeyId", "ImagesBucketName", "ImagesTableName", "PageUrl", "FunctionName"} <= set(outputs)
     resolver = Resolver(cfn)
     assert resolver.resolve(outputs["ApiUrl"]["Value"]) == (
         f"https://<{API_ID}>.execute-api.{REGION}.amazonaws.com/Prod/generate-image"
     )
+    assert (
+        resolver.resolve(outputs["PageUrl"]["Value"]) == f"https://<{API_ID}>.execute-api.{REGION}.amazonaws.com/Prod/"
+    )
+    assert resolver.resolve(outputs["ImagesTableName"]["Value"]) == "<ImagesTable>"
     assert cfn["Resources"][API_ID]["Type"] == "AWS::ApiGateway::RestApi"
     assert "/generate-image" in cfn["Resources"][API_ID]["Properties"]["Body"]["paths"]
 
@@ -969,3 +991,28 @@ def test_sam_validate_lint():
 def test_checkov_passes_and_every_skip_has_a_reason():
     skipped = clean_checkov_report("cloudformation", "-f", str(TEMPLATE))
     assert skipped  # the template's skips (each with its reason) are reported, not silently dropped
+
+
+# ------------------------------------------------------------------------------------ the index --
+def test_the_index_table_is_on_demand_encrypted_recoverable_and_keyed_as_the_code_expects(cfn):
+    from imagegen.index import table_definition
+
+    table = cfn["Resources"]["ImagesTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    properties = table["Properties"]
+    expected = table_definition("any")
+    assert properties["BillingMode"] == "PAY_PER_REQUEST" == expected["BillingMode"]
+    assert properties["KeySchema"] == expected["KeySchema"]
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_api_may_write_and_query_the_index_table_and_nothing_else_of_dynamodb(cfn):
+    statements = [s for _, s in allow_statements(cfn, {}) if any(a.startswith("dynamodb:") for a in actions(s))]
+    (statement,) = statements
+    assert sorted(actions(statement)) == ["dynamodb:PutItem", "dynamodb:Query"]
+    assert as_list(statement["Resource"]) == ["<ImagesTable.Arn>"]
+    environment = function_properties(cfn)["Environment"]["Variables"]
+    assert Resolver(cfn).resolve(environment["IMAGES_TABLE_NAME"]) == "<ImagesTable>"

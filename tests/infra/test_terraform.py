@@ -48,6 +48,7 @@ BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_NAME}"
 VARIABLES: dict[str, str] = {
     "alert_email": ALERT_EMAIL,
     "bucket_name": BUCKET,
+    "images_table_name": "imagegen-api-ImagesTable-TEST",
     "aws_region": REGION,
     "key_prefix": "candidate",
     "worker_timeout_seconds": "120",
@@ -91,14 +92,14 @@ def _blocks(text: str, kind: str) -> dict[str, str]:
     return blocks
 
 
-def test_every_variable_is_described_typed_and_validated_and_only_two_are_required() -> None:
+def test_every_variable_is_described_typed_and_validated_and_only_three_are_required() -> None:
     variables = _blocks((INFRA_DIR / "variables.tf").read_text(), "variable")
     assert len(variables) >= 15
     for name, body in variables.items():
         for part in ("description", "type", "validation {"):
             assert re.search(rf"^\s*{re.escape(part)}", body, flags=re.MULTILINE), f"variable {name} has no {part}"
     required = {name for name, body in variables.items() if not re.search(r"^\s*default\s*=", body, re.MULTILINE)}
-    assert required == {"alert_email", "bucket_name"}
+    assert required == {"alert_email", "bucket_name", "images_table_name"}
 
 
 def test_the_repository_holds_no_terraform_state_or_overrides() -> None:
@@ -229,6 +230,7 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
     assert config["TracingConfig"]["Mode"] == "Active"
     assert config["Environment"]["Variables"] == {
         "BUCKET_NAME": BUCKET,
+        "IMAGES_TABLE_NAME": VARIABLES["images_table_name"],
         "KEY_PREFIX": "candidate",
         "MODEL_ID": DEFAULT_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
@@ -307,6 +309,14 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
     # Exactly the default chain's models, each in its region.
     assert invoke_problems(list(statements.values()), DEFAULT_MODEL_ID, "us-east-1") == []
     assert [sid for sid in statements if sid.startswith("InvokeModel")] == ["InvokeModel0", "InvokeModel1"]
+    # The gallery's index: the worker adds items, it never reads them (the API pages them).
+    assert _as_list(statements["IndexQueueImages"]["Action"]) == ["dynamodb:PutItem"]
+    assert _as_list(statements["IndexQueueImages"]["Resource"]) == [
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VARIABLES['images_table_name']}"
+    ]
+    assert [sid for sid, s in statements.items() if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))] == [
+        "IndexQueueImages"
+    ]
     assert _as_list(statements["ConsumePromptQueue"]["Resource"]) == [deployment.outputs["queue_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Resource"]) == [deployment.outputs["dlq_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Action"]) == ["sqs:SendMessage"]

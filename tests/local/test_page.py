@@ -1,8 +1,9 @@
 """The web page in a real headless Chromium (Debian's, driven by Playwright) against the local stack: key entry,
 generating, the gallery with queue images, newest first, paging, error messages, and prompts shown as text.
 
-Chromium: `.ci/run` installs Debian's `chromium` when it is missing. Elsewhere these tests skip when no Chromium is
-installed, unless IMAGEGEN_REQUIRE_BROWSER=1 (set by `.ci/run`) makes that a failure.
+Chromium: `.ci/run` installs Debian's `chromium` when it is missing (GitHub's runners use their Google Chrome).
+Elsewhere these tests skip when no such browser is installed, unless IMAGEGEN_REQUIRE_BROWSER=1 (set by `.ci/run`
+and the CI workflow) makes that a failure.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ CHROMIUM_FLAGS = [
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Debian's Chromium here; GitHub's runners have Google Chrome preinstalled."""
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     if found:
         return found
     if os.environ.get("IMAGEGEN_REQUIRE_BROWSER") == "1":
