@@ -306,6 +306,26 @@ data "aws_iam_policy_document" "sam_deploy" {
     resources = local.sam.log_group_arns
   }
 
+  # ------------------------------------------------------------------------------ index --
+  # The gallery's index table (ImagesTable, named <stack>-ImagesTable-*): created and configured, never deleted
+  # (the template retains it). No item access: only the function's role reads and writes items.
+  statement {
+    sid    = "ManageStackIndexTable"
+    effect = "Allow"
+    actions = [
+      "dynamodb:CreateTable",
+      "dynamodb:DescribeContinuousBackups",
+      "dynamodb:DescribeTable",
+      "dynamodb:DescribeTimeToLive",
+      "dynamodb:ListTagsOfResource",
+      "dynamodb:TagResource",
+      "dynamodb:UntagResource",
+      "dynamodb:UpdateContinuousBackups",
+      "dynamodb:UpdateTable",
+    ]
+    resources = ["arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.api_stack_name}-*"]
+  }
+
   # ------------------------------------------------------------------------- API Gateway --
   statement {
     sid    = "ManageRestApis"

@@ -640,6 +640,12 @@ def test_deploy_role_is_limited_to_the_api_stack_and_sams_artifacts(bootstrap: B
         f"arn:aws:apigateway:{REGION}::{path}"
         for path in ("/restapis", "/restapis/*", "/usageplans", "/usageplans/*", "/apikeys", "/apikeys/*", "/tags/*")
     } | {f"arn:aws:apigateway:{REGION}::/account"}
+    # The gallery's index table: managed, never deleted, and no item access for the deploy role.
+    assert _resources_of(allowed, "dynamodb:") == {f"arn:aws:dynamodb:{arn}:table/imagegen-api-*"}
+    dynamodb = {a for s in allowed for a in _as_list(s["Action"]) if a.startswith("dynamodb:")}
+    assert "dynamodb:CreateTable" in dynamodb
+    assert not dynamodb & {"dynamodb:DeleteTable", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query",
+                           "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}  # fmt: skip
     (attach,) = [s for s in allowed if "iam:AttachRolePolicy" in _as_list(s["Action"])]
     assert sorted(_as_list(attach["Condition"]["ArnEquals"]["iam:PolicyARN"])) == [
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
