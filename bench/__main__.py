@@ -1,6 +1,7 @@
 """``python -m bench [name ...]``: run the benchmarks (all by default), print their tables, write their results.
 
-Each benchmark starts its own local stack on loopback, prints its tables and writes
+Each benchmark starts its own local stack(s) on loopback (each service in a process of its own; service logs in
+``.local/bench-logs/``), prints its tables and writes
 ``bench/results/<name>.json``; the summary at the end lists every goal as MET or MISSED. The exit status is 0
 when every benchmark ran (a missed goal is a finding, not a failure).
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from bench.common import Report, out
 
-BENCHMARKS = ("cold_start", "queue_throughput", "api_overhead", "cost", "memory")
+BENCHMARKS = ("cold_start", "queue_throughput", "api_overhead", "cost", "memory", "stack_startup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

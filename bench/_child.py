@@ -1,7 +1,8 @@
 """Runs in a fresh ``python -S`` process on the Lambda-like path (see ``bench.lambda_env``); standard library only.
 
 ``_child.py cold TARGET OUT``: import the handler module and build what it builds once per container, timed.
-``_child.py memory TARGET OUT``: the same, then one invocation against the running local stack; peak RSS.
+``_child.py memory TARGET OUT``: the same, then one invocation against the running local stack; peak RSS; then
+the handler's public ``reset()`` (drops its per-container objects and the worker's record threads) before exit.
 
 TARGET: ``api`` | ``worker`` | ``baseline_api`` | ``baseline_worker``. OUT: where to write the JSON result.
 With ``-X importtime``, the import lines of the measured part are framed by marker lines on stderr.
@@ -112,8 +113,7 @@ def load(target: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         handler = app.lambda_handler
     elif target == "worker":
         app = _import("sqs_worker.app")
-        app.worker()
-        app._executor()
+        app.worker()  # its record thread pool is made on the first invocation (and starts no thread before)
         handler = app.lambda_handler
     else:
         module = _import("baseline_handlers")
@@ -161,6 +161,8 @@ def main() -> int:
         if isinstance(reply.get("body"), str):
             result["reply"]["body_chars"] = len(reply["body"])
         result["rss_peak_mb"] = round(maxrss_mb(), 1)
+        if target in {"api", "worker"}:
+            sys.modules[f"{'generate_image' if target == 'api' else 'sqs_worker'}.app"].reset()
     result["modules"] = len(sys.modules)
     with open(out, "w") as handle:  # noqa: PTH123
         json.dump(result, handle)

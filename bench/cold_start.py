@@ -3,8 +3,10 @@
 Every run is a new ``python -S`` process on a Lambda-like path (``bench.lambda_env``) with the function's
 environment and tracing on as in Lambda (``LAMBDA_TASK_ROOT`` set, no ``POWERTOOLS_TRACE_DISABLED``: the
 X-Ray SDK patches what it finds at import and needs no daemon until a segment is sent). The child times
-``import`` of the handler module plus ``app.service()`` / ``app.worker()`` (+ its thread pool); for the
-baseline, the import of ``baseline_handlers`` (which makes its two clients at import). Targets are interleaved
+``import`` of the handler module plus ``app.service()`` / ``app.worker()`` (the handlers' public per-container
+builders; the worker's record thread pool is made on the first invocation and costs microseconds); for the
+baseline, the import of ``baseline_handlers`` (which makes its two clients at import). Every function calls
+``BENCH_MODEL_ID`` (``bench.stacks``), as the local-stack benchmarks do; no stack runs here. Targets are interleaved
 round by round so that load from elsewhere on the machine hits them alike; the first round is discarded.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from bench.common import Goal, Report, log, percentile, summary, table
 from bench.lambda_env import LambdaDir, api_env, baseline_env, worker_env
+from bench.stacks import BENCH_MODEL_ID
 
 NAME = "cold_start"
 #: (variant key, bundle compiled to .pyc?, measured runs per target)
@@ -41,9 +44,10 @@ def run() -> Report:
         "warmup_rounds_discarded": 1,
         "targets": {
             "api": "import generate_image.app; app.service()",
-            "worker": "import sqs_worker.app; app.worker(); app._executor()",
+            "worker": "import sqs_worker.app; app.worker()",
             "baseline": "import baseline_handlers (boto3 + bedrock-runtime and s3 clients at import)",
         },
+        "model_id": BENCH_MODEL_ID,
         "tracing": "enabled as in Lambda (LAMBDA_TASK_ROOT set, POWERTOOLS_TRACE_DISABLED unset)",
         "python_path": "Lambda-like: bundle deps copied from the venv, runtime-provided boto3 & co precompiled",
         "measured": "in the child: perf_counter around import + init (after the stdlib modules Lambda's "

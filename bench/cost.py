@@ -1,9 +1,10 @@
 """Cost: Bedrock calls per stored image under transient faults, our worker vs the original's whole-batch retry.
 
 The emulator fails a share of valid requests (``fault_rate``) with ModelTimeoutException or
-ServiceUnavailableException, from a seeded RNG; each worker gets a fresh stack with the same seed. The same
-pre-loaded messages go through the same poller (batch 10, one invocation at a time) until the queue is
-empty. Calls = the emulator's ``requests``; images = distinct messages with a stored image.
+ServiceUnavailableException, from a seeded RNG; each worker gets a fresh stack (each service in a process of
+its own) with the same seed. The same pre-loaded messages go through a fresh worker service (batch 10, one
+invocation at a time; the baseline as ``bench.baseline_handlers:worker_handler``) until the queue is empty.
+Calls = the emulator's ``requests`` (its admin counters); images = distinct messages with a stored image.
 
 Fault arithmetic: when every call fails independently with probability p, any retry scheme needs
 1 / (1 - p) calls per image on average (1.111 for p = 0.1); regenerating finished work adds to that.
@@ -14,25 +15,22 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import boto3
-
 from bedrock_emulator.config import EmulatorConfig
-from bench.common import (
+from bench.common import Goal, Report, log, percentile, table
+from bench.stacks import (
+    BASELINE_WORKER,
+    BENCH_MODEL_ID,
     CACHED_PROMPTS,
-    Goal,
-    Report,
     cached_bodies,
     endpoints,
+    image_file,
+    images_under,
     list_keys,
-    load_baseline,
     local_stack,
-    log,
-    percentile,
     queue_depth,
-    reset_worker,
     run_queue_job,
-    table,
-    warm_renders,
+    s3,
+    sqs,
 )
 
 NAME = "cost"
@@ -41,8 +39,8 @@ FAULT_RATE = 0.1
 SEED = 20240601
 LATENCY_MS = 20
 VISIBILITY_SECONDS = 8
-#: One invocation at a time: with two, concurrent in-process invocations share sqs_worker.app's module-level
-#: batch processor and lose messages (a local-runtime bug, see the soak), which is not what this measures.
+#: One invocation at a time, as in the in-process runs (2026-11-27), so that the fault sequence meets the
+#: messages in the same order for both workers.
 POLLERS = 1
 TIMEOUT_SECONDS = 240
 
@@ -50,6 +48,7 @@ TIMEOUT_SECONDS = 240
 def run() -> Report:
     report = Report(NAME)
     report.parameters = {
+        "model_id": BENCH_MODEL_ID,
         "messages": MESSAGES,
         "fault_rate": FAULT_RATE,
         "fault_seed": SEED,
@@ -64,7 +63,6 @@ def run() -> Report:
         "baseline": "bench.baseline_handlers.worker_handler (boto3 default = legacy retries, 5 attempts; raises "
         "on the first failure, so the whole batch is redelivered and regenerated)",
     }
-    warm_renders()
     runs = {"ours": _run(baseline=False), "baseline": _run(baseline=True)}
     expected = 1 / (1 - FAULT_RATE)
     report.figures = {"runs": runs, "expected_calls_per_image_independent_faults": round(expected, 3)}
@@ -137,31 +135,35 @@ def simulate_seeds(seeds: int = 2000) -> dict[str, Any]:
 def _run(*, baseline: bool) -> dict[str, Any]:
     name = "baseline" if baseline else "ours"
     log(f"[{NAME}] {name}: {MESSAGES} messages ...")
-    emulator = EmulatorConfig(latency_ms=LATENCY_MS, fault_rate=FAULT_RATE, seed=SEED)
-    with local_stack(emulator, retry_base_seconds=1, max_concurrency=POLLERS, batching_window_seconds=0.0) as stack:
+    emulator = EmulatorConfig(
+        latency_ms=LATENCY_MS, fault_rate=FAULT_RATE, seed=SEED, image_file=image_file("placeholder")
+    )
+    with local_stack(
+        f"{NAME}-{name}", emulator, retry_base_seconds=1, max_concurrency=POLLERS, batching_window_seconds=0.0
+    ) as stack:
         ep = endpoints(stack)
-        boto3.client("sqs").set_queue_attributes(
+        sqs(stack).set_queue_attributes(
             QueueUrl=ep.queue_url, Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)}
         )
-        reset_worker()
-        handler = load_baseline().worker_handler if baseline else None
         job = run_queue_job(
             stack,
             cached_bodies(MESSAGES),
-            handler=handler,
-            poller_concurrency=POLLERS,
+            handler=BASELINE_WORKER if baseline else None,
+            max_concurrency=POLLERS,
             timeout=TIMEOUT_SECONDS,
             until_empty=True,
         )
+        client = s3(stack)
         if baseline:
-            keys = [k for k in list_keys(ep.bucket, "generated_images/baseline/") if k.endswith(".png")]
+            keys = [k for k in list_keys(client, ep.bucket, "generated_images/baseline/") if k.endswith(".png")]
             images = len({key.split("/")[2] for key in keys})
             written = len(keys)
         else:
-            keys = list_keys(ep.bucket, "generated_images/from_queue/")
-            images = sum(1 for key in keys if key.endswith(".json"))
-            written = sum(1 for key in keys if key.endswith(".png"))
-        dead = queue_depth(ep.dlq_url)[0]
+            folder = "generated_images/from_queue/"
+            keys = list_keys(client, ep.bucket, folder)
+            images = len(images_under(keys, folder, ".json"))  # a sidecar is written after its PNG: complete
+            written = len(images_under(keys, folder, ".png"))
+        dead = queue_depth(sqs(stack), ep.dlq_url)[0]
     stats = job.emulator
     result = {
         "bedrock_calls": stats["requests"],

@@ -5,9 +5,10 @@ dependencies itself; nothing else is importable. The venv has much more (pytest,
 X-Ray SDK patches every supported library it finds — so a handler imported from the venv imports things it
 never would in Lambda. ``LambdaDir`` reproduces the bundle instead:
 
-* the project's code as the Makefile bundles it (``imagegen`` without ``local/`` and ``cli.py``, the handler
-  packages), plus ``baseline_handlers.py`` and the child script;
-* the dependency closure of the project (what ``uv export --no-dev`` lists), copied from the venv;
+* the project's code as the Makefile bundles it (the core ``imagegen`` and the handler packages), plus
+  ``baseline_handlers.py`` and the child script;
+* the dependency closure of the project with its ``lambda`` extra (what the Makefile's
+  ``uv export --no-dev --extra lambda`` lists: boto3, Powertools, the X-Ray SDK), copied from the venv;
 * no ``.pyc`` for the bundle (the Makefile deletes ``__pycache__`` and ``/var/task`` is read-only, so Lambda
   compiles the bundle's modules from source at every cold start), but compiled bytecode for the packages the
   runtime provides (``RUNTIME_PROVIDED``, as in the Makefile), which ship compiled in the runtime image.
@@ -32,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bench.common import ROOT
+from bench.stacks import BENCH_MODEL_ID
 
 #: Packages the Lambda python runtime provides (the Makefile's RUNTIME_PROVIDED); they are not bundled.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
@@ -39,17 +41,20 @@ CHILD = Path(__file__).resolve().parent / "_child.py"
 BASELINE = Path(__file__).resolve().parent / "baseline_handlers.py"
 
 
-def dependency_closure(project: str = "imagegen") -> dict[str, set[str]]:
-    """Installed distributions the project needs at run time (no extras of its own), with requested extras."""
+def dependency_closure(
+    project: str = "imagegen", extras: frozenset[str] = frozenset({"lambda"})
+) -> dict[str, set[str]]:
+    """Installed distributions the project needs at run time with ``extras`` (as a Lambda bundle has them), each
+    with the extras requested of it."""
     wanted: dict[str, set[str]] = {}
-    queue: list[tuple[str, set[str]]] = [(project, set())]
+    queue: list[tuple[str, set[str]]] = [(project, set(extras))]
     while queue:
-        name, extras = queue.pop()
+        name, requested = queue.pop()
         requires = metadata.distribution(name).requires or []
         for line in requires:
             requirement = Requirement(line)
             marker = requirement.marker
-            if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in {"", *extras}):
+            if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in {"", *requested}):
                 continue
             dep = str(canonicalize_name(requirement.name))
             known = wanted.get(dep)
@@ -112,9 +117,7 @@ class LambdaDir:
                     shutil.copy2(source, target)
                 if provided:
                     runtime_paths.append(target)
-        shutil.copytree(
-            ROOT / "imagegen", self.code / "imagegen", ignore=shutil.ignore_patterns("__pycache__", "local", "cli.py")
-        )
+        shutil.copytree(ROOT / "imagegen", self.code / "imagegen", ignore=no_cache)
         for package in ("generate_image", "sqs_worker"):
             shutil.copytree(ROOT / package, self.code / package, ignore=no_cache)
         shutil.copy2(BASELINE, self.code / "baseline_handlers.py")
@@ -165,12 +168,12 @@ class LambdaDir:
 
 
 def api_env(**extra: str) -> dict[str, str]:
-    """The API function's environment as template.yaml sets it."""
+    """The API function's environment as template.yaml sets it, with the benchmarks' model (``BENCH_MODEL_ID``)."""
     return {
         "AWS_LAMBDA_FUNCTION_NAME": "imagegen-api",
         "BUCKET_NAME": "imagegen-bench",
         "KEY_PREFIX": "",
-        "MODEL_ID": "amazon.titan-image-generator-v1",
+        "MODEL_ID": BENCH_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
         "URL_EXPIRY_SECONDS": "3600",
         "BEDROCK_READ_TIMEOUT_SECONDS": "22",
@@ -182,12 +185,12 @@ def api_env(**extra: str) -> dict[str, str]:
 
 
 def worker_env(**extra: str) -> dict[str, str]:
-    """The worker function's environment as infra/lambda.tf sets it."""
+    """The worker function's environment as infra/lambda.tf sets it, with the benchmarks' model."""
     return {
         "AWS_LAMBDA_FUNCTION_NAME": "imagegen-worker",
         "BUCKET_NAME": "imagegen-bench",
         "KEY_PREFIX": "",
-        "MODEL_ID": "amazon.titan-image-generator-v1",
+        "MODEL_ID": BENCH_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
         "BEDROCK_READ_TIMEOUT_SECONDS": "60",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/imagegen-prompts-dlq",

@@ -1,9 +1,10 @@
 """Memory: peak RSS of each handler's process after import + one invocation against the local stack.
 
-Each run is a fresh ``python -S`` process on the Lambda-like path (``bench.lambda_env``), tracing on, talking to
-an in-process local stack (moto + emulator) through the standard endpoint variables. API: one 1024x1024
-generate; worker: one batch of 10 records (concurrency 10). Both with the emulator's placeholder PNGs
-(~70 kB) and with Titan-sized PNGs (~1.5 MB). Peak RSS is ``ru_maxrss`` of the child.
+Each run is a fresh ``python -S`` process on the Lambda-like path (``bench.lambda_env``), tracing on, running the
+handler itself and talking to a local stack's moto and Bedrock emulator (each in a process of its own) through
+the standard endpoint variables. API: one 1024x1024 generate; worker: one batch of 10 records (concurrency 10).
+One stack per image kind: the emulator serves a placeholder PNG (~90 kB) or a Titan-sized PNG (~1.5 MB) from a
+file (``bench.stacks.image_file``). Peak RSS is ``VmHWM`` of the child.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import math
 import subprocess
 from typing import Any
 
-from bench.common import Report, endpoints, large_images, local_stack, log, table
+from bedrock_emulator.config import EmulatorConfig
+from bench.common import Report, log, table
 from bench.lambda_env import LambdaDir, api_env, baseline_env, worker_env
+from bench.stacks import BENCH_MODEL_ID, endpoints, image_file, local_stack
 from local_stack.stack import LocalStack
 
 NAME = "memory"
@@ -34,16 +37,18 @@ def run() -> Report:
         "runs_per_target": RUNS,
         "api_request": "one POST /generate-image, 1024x1024, 1 image",
         "worker_event": "one SQS batch of 10 plain-text records, WORKER_CONCURRENCY=10",
-        "images": {"placeholder": "emulator placeholder PNGs", "titan_sized": "~1.5 MB PNGs"},
+        "images": {"placeholder": "an emulator placeholder PNG", "titan_sized": "a ~1.5 MB PNG"},
+        "model_id": BENCH_MODEL_ID,
         "python_path": "Lambda-like, bundle without .pyc, tracing on (segments to UDP 127.0.0.1:2000)",
         "rss": "VmHWM of the child (its own address space), MiB; includes the interpreter (~10 MB at start)",
     }
     figures: dict[str, Any] = {}
-    with LambdaDir() as lam, local_stack() as stack:
-        figures["placeholder"] = _measure_all(lam, stack)
-        with large_images(stack) as size:
-            report.parameters["titan_sized_png_bytes"] = size
-            figures["titan_sized"] = _measure_all(lam, stack)
+    with LambdaDir() as lam:
+        for kind in ("placeholder", "titan_sized"):
+            path = image_file(kind)
+            report.parameters[f"{kind}_png_bytes"] = path.stat().st_size
+            with local_stack(f"{NAME}-{kind}", EmulatorConfig(image_file=path)) as stack:
+                figures[kind] = _measure_all(lam, stack)
     report.figures = figures
     rows = []
     for images, by_target in figures.items():

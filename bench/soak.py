@@ -4,7 +4,12 @@ hits, duplicate deliveries and invalid messages; every message must end exactly 
 A message has ended when its image's sidecar exists (``generated_images/from_queue/{id}-0.json``) or the DLQ
 holds a message for it (attribute ``source_message_id`` when the worker dead-lettered it, else the SQS
 message id, for SQS's own redrive). The bucket is versioned, so a second write of an image key shows up as a
-second version. Exit status 0 only when no message was lost and no image was written twice.
+second version. Exit status 0 only when no message was lost, no image was written twice, no message ended in
+two places (an image AND a dead letter) and none was dead-lettered twice.
+
+Every service of the local stack runs in a process of its own; the soak reads the emulator's and the worker
+service's counters through their admin routes, and the bucket and queues through the stack's moto, as a client
+would. The stack serves ``BENCH_MODEL_ID`` (Stable Image Core: prompts up to 10,000 characters).
 """
 
 from __future__ import annotations
@@ -19,18 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bedrock_emulator.config import EmulatorConfig
-from bench.common import (
-    Report,
+from bench.common import Report, log, out, table
+from bench.stacks import (
+    BENCH_MODEL_ID,
+    emulator,
     endpoints,
     list_keys,
     local_stack,
-    log,
-    out,
+    poller,
     queue_depth,
-    s3_client,
+    s3,
     send_messages,
-    sqs_client,
-    table,
+    sqs,
 )
 from local_stack.stack import LocalStack
 
@@ -38,7 +43,9 @@ NAME = "soak"
 SEED = 424242
 VALID = 500
 BLOCKED = 25
-TOO_LONG = 10
+TOO_LONG = 5
+MAX_PROMPT_CHARS = 10_000  # Stable Image Core's limit
+UNKNOWN_FIELD = 5
 BAD_JSON = 3
 #: Sending is paced over this long, so that the RPM quota is hit part-way and load keeps coming.
 SEND_SECONDS = 60.0
@@ -53,7 +60,12 @@ EMPTY_QUEUE_GRACE_SECONDS = 15.0
 BLOCKED_WORD = "forbidden"
 IMAGE_PREFIX = "generated_images/from_queue/"
 #: What a permanently failing message of each kind must be dead-lettered with.
-EXPECTED_CODE = {"blocked": "ContentFiltered", "too_long": "InvalidRequest", "bad_json": "InvalidRequest"}
+EXPECTED_CODE = {
+    "blocked": "ContentFiltered",
+    "too_long": "InvalidRequest",
+    "unknown_field": "InvalidRequest",
+    "bad_json": "InvalidRequest",
+}
 
 
 @dataclass
@@ -76,7 +88,8 @@ class Tracker:
 
 
 def bodies(rng: random.Random) -> list[tuple[str, str]]:
-    """(kind, body) pairs, shuffled: plain-text and JSON prompts, blocked words, too long, malformed JSON."""
+    """(kind, body) pairs, shuffled: plain-text and JSON prompts, blocked words, too long, an unknown field,
+    malformed JSON."""
     subjects = ["a lighthouse", "a red fox", "a harbour at dawn", "a desert road", "a glass city", "an old tram"]
     styles = ["in watercolour", "at night", "in the rain", "from above", "in autumn", "as a woodcut"]
     items: list[tuple[str, str]] = []
@@ -92,7 +105,11 @@ def bodies(rng: random.Random) -> list[tuple[str, str]]:
     for index in range(BLOCKED):
         prompt = f"a {BLOCKED_WORD} picture number {index}"
         items.append(("blocked", prompt if index % 2 else json.dumps({"prompt": prompt})))
-    items.extend(("too_long", "x" * (513 + index)) for index in range(TOO_LONG))
+    items.extend(("too_long", "x" * (MAX_PROMPT_CHARS + 1 + index)) for index in range(TOO_LONG))
+    items.extend(
+        ("unknown_field", json.dumps({"prompt": f"a lighthouse, unknown field {index}", "style": "photo"}))
+        for index in range(UNKNOWN_FIELD)
+    )
     items.extend(("bad_json", '{"prompt": "unterminated ' + str(index)) for index in range(BAD_JSON))
     rng.shuffle(items)
     return items
@@ -102,17 +119,15 @@ def main() -> int:
     report = Report(NAME)
     rng = random.Random(SEED)  # noqa: S311 - test data
     items = bodies(rng)
+    config = EmulatorConfig(
+        latency_ms=LATENCY_MS, rpm=RPM, fault_rate=FAULT_RATE, blocked_words=(BLOCKED_WORD,), seed=SEED
+    )
     report.parameters = {
+        "model_id": BENCH_MODEL_ID,
         "messages": len(items),
         "kinds": dict(Counter(kind for kind, _ in items)),
         "send_seconds": SEND_SECONDS,
-        "emulator": {
-            "latency_ms": LATENCY_MS,
-            "rpm": RPM,
-            "fault_rate": FAULT_RATE,
-            "blocked_words": [BLOCKED_WORD],
-            "seed": SEED,
-        },
+        "emulator": config.to_env(),
         "duplicate_delivery_rate": DUPLICATE_RATE,
         "poller_max_concurrency": POLLERS,
         "max_receive_count": MAX_RECEIVE_COUNT,
@@ -120,12 +135,10 @@ def main() -> int:
         "timeout_seconds": TIMEOUT_SECONDS,
         "gives_up_after_queue_empty_for_seconds": EMPTY_QUEUE_GRACE_SECONDS,
     }
-    emulator = EmulatorConfig(
-        latency_ms=LATENCY_MS, rpm=RPM, fault_rate=FAULT_RATE, blocked_words=(BLOCKED_WORD,), seed=SEED
-    )
     tracker = Tracker()
     with local_stack(
-        emulator,
+        NAME,
+        config,
         retry_base_seconds=1,
         max_concurrency=POLLERS,
         batching_window_seconds=0.5,
@@ -134,9 +147,9 @@ def main() -> int:
         duplicate_delivery_rate=DUPLICATE_RATE,
     ) as stack:
         ep = endpoints(stack)
-        s3_client().put_bucket_versioning(Bucket=ep.bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3(stack).put_bucket_versioning(Bucket=ep.bucket, VersioningConfiguration={"Status": "Enabled"})
         started = time.monotonic()
-        sender = threading.Thread(target=_send, args=(ep.queue_url, items, tracker), daemon=True)
+        sender = threading.Thread(target=_send, args=(stack, items, tracker), daemon=True)
         sender.start()
         finished = _watch(stack, tracker, sender, started)
         elapsed = time.monotonic() - started
@@ -145,17 +158,24 @@ def main() -> int:
     report.figures = figures
     _tables(report, figures)
     report.write()
-    ok = figures["lost"] == 0 and figures["duplicate_images"] == 0
-    out(f"soak {'PASSED' if ok else 'FAILED'}: lost {figures['lost']}, duplicate images {figures['duplicate_images']}")
+    checks = ("lost", "duplicate_images", "ended_as_image_and_dead_letter", "dead_lettered_more_than_once")
+    ok = all(figures[name] == 0 for name in checks)
+    out(
+        f"soak {'PASSED' if ok else 'FAILED'}: sent {figures['sent']}, images {figures['images']}, dead letters "
+        f"{figures['dead_lettered']}; lost {figures['lost']}, duplicate images {figures['duplicate_images']}, "
+        f"ended as image AND dead letter {figures['ended_as_image_and_dead_letter']}, dead-lettered twice "
+        f"{figures['dead_lettered_more_than_once']}; {figures['seconds_until_all_ended']} s"
+    )
     return 0 if ok else 1
 
 
-def _send(queue_url: str, items: list[tuple[str, str]], tracker: Tracker) -> None:
+def _send(stack: LocalStack, items: list[tuple[str, str]], tracker: Tracker) -> None:
+    client, queue_url = sqs(stack), endpoints(stack).queue_url
     chunks = [items[i : i + 10] for i in range(0, len(items), 10)]
     pause = SEND_SECONDS / len(chunks)
     next_at = time.monotonic()
     for chunk in chunks:
-        ids = send_messages(queue_url, [body for _, body in chunk])
+        ids = send_messages(client, queue_url, [body for _, body in chunk])
         with tracker.lock:
             tracker.kinds.update({message_id: kind for message_id, (kind, _) in zip(ids, chunk, strict=True)})
         next_at += pause
@@ -164,19 +184,17 @@ def _send(queue_url: str, items: list[tuple[str, str]], tracker: Tracker) -> Non
 
 def _watch(stack: LocalStack, tracker: Tracker, sender: threading.Thread, started: float) -> bool:
     """Collect images and dead letters until every sent message ended, the queue has been empty for
-    ``EMPTY_QUEUE_GRACE_SECONDS`` (what has not ended by then never will: it was deleted unprocessed), or the
-    timeout."""
+    ``EMPTY_QUEUE_GRACE_SECONDS`` (what has not ended by then never will: it was deleted unprocessed), or timeout."""
     last_report = 0.0
     empty_since: float | None = None
-    queue_url = endpoints(stack).queue_url
+    queue_url, client = endpoints(stack).queue_url, sqs(stack)
     while time.monotonic() - started < TIMEOUT_SECONDS:
         _collect(stack, tracker)
         with tracker.lock:
             sent, ended = len(tracker.kinds), len(tracker.ended())
         now = time.monotonic() - started
         if now - last_report >= 10:
-            assert stack.emulator is not None
-            stats = stack.emulator.stats
+            stats = emulator(stack).stats()
             log(
                 f"[soak] {now:5.0f} s: sent {sent}, ended {ended} (images {len(tracker.images)}, dead letters "
                 f"{len(tracker.letters)}); bedrock requests {stats['requests']}, throttled {stats['throttled']}, "
@@ -185,7 +203,7 @@ def _watch(stack: LocalStack, tracker: Tracker, sender: threading.Thread, starte
             last_report = now
         if not sender.is_alive() and ended == sent:
             return True
-        if not sender.is_alive() and sum(queue_depth(queue_url)) == 0:
+        if not sender.is_alive() and sum(queue_depth(client, queue_url)) == 0:
             empty_since = empty_since or time.monotonic()
             if time.monotonic() - empty_since >= EMPTY_QUEUE_GRACE_SECONDS:
                 log(f"[soak] the queue has been empty for {EMPTY_QUEUE_GRACE_SECONDS:g} s; {sent - ended} never ended")
@@ -199,17 +217,14 @@ def _watch(stack: LocalStack, tracker: Tracker, sender: threading.Thread, starte
 
 def _collect(stack: LocalStack, tracker: Tracker) -> None:
     ep = endpoints(stack)
-    keys = list_keys(ep.bucket, IMAGE_PREFIX)
+    keys = list_keys(s3(stack), ep.bucket, IMAGE_PREFIX)
     images = {key[len(IMAGE_PREFIX) : -len("-0.json")] for key in keys if key.endswith("-0.json")}
-    sqs = sqs_client()
+    client = sqs(stack)
     letters: list[tuple[str, Letter]] = []
     while True:
-        reply = sqs.receive_message(
-            QueueUrl=ep.dlq_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=900,  # read once: hidden for the rest of the soak
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
+        # Read once: each letter stays hidden for the rest of the soak.
+        reply = client.receive_message(
+            QueueUrl=ep.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=900, MessageAttributeNames=["All"]
         )
         messages = reply.get("Messages", [])
         if not messages:
@@ -217,13 +232,8 @@ def _collect(stack: LocalStack, tracker: Tracker) -> None:
         for message in messages:
             attributes = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
             source = attributes.get("source_message_id") or message["MessageId"]
-            letter = Letter(
-                message.get("Body", ""),
-                attributes.get("error_code"),
-                attributes.get("error_message"),
-                attributes.get("receive_count"),
-            )
-            letters.append((source, letter))
+            fields = (attributes.get(name) for name in ("error_code", "error_message", "receive_count"))
+            letters.append((source, Letter(message.get("Body", ""), *fields)))
     with tracker.lock:
         tracker.images |= images
         for source, letter in letters:
@@ -234,7 +244,7 @@ def _settle(stack: LocalStack, tracker: Tracker, quiet_seconds: float = 3.0, lim
     """Let in-flight work finish (duplicate deliveries may still be running), then collect once more."""
     ep = endpoints(stack)
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and sum(queue_depth(ep.queue_url)) > 0:
+    while time.monotonic() < deadline and sum(queue_depth(sqs(stack), ep.queue_url)) > 0:
         time.sleep(0.5)
     time.sleep(quiet_seconds)
     _collect(stack, tracker)
@@ -242,9 +252,8 @@ def _settle(stack: LocalStack, tracker: Tracker, quiet_seconds: float = 3.0, lim
 
 def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool) -> dict[str, Any]:
     ep = endpoints(stack)
-    assert stack.emulator is not None and stack.poller is not None
     versions: Counter[str] = Counter()
-    paginator = s3_client().get_paginator("list_object_versions")
+    paginator = s3(stack).get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=ep.bucket, Prefix=IMAGE_PREFIX):
         versions.update(version["Key"] for version in page.get("Versions", []))
     duplicated_keys = sorted(key for key, count in versions.items() if count > 1)
@@ -262,7 +271,7 @@ def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool
         codes = [letter.code for letter in tracker.letters.get(message_id, [])]
         if expected and (message_id in images or any(code != expected for code in codes)):
             unexpected.append({"id": message_id, "kind": kind, "image": message_id in images, "codes": codes})
-    stats = stack.emulator.stats
+    stats = emulator(stack).stats()
     by_kind: dict[str, Counter[str]] = {}
     for message_id, kind in tracker.kinds.items():
         outcome = "image" if message_id in images else "dead-lettered" if message_id in dead else "lost"
@@ -277,6 +286,7 @@ def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool
         "dead_letters_without_reason": len(letters) - len(with_reason),
         "dead_letter_messages": len(letters),
         "duplicate_dead_letters": len(letters) - len(dead),
+        "dead_lettered_more_than_once": sum(1 for source in dead if len(tracker.letters[source]) > 1),
         "lost": len(lost),
         "lost_ids": lost[:50],
         "ended_as_image_and_dead_letter": len(both),
@@ -288,38 +298,24 @@ def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool
         "dead_letter_codes": dict(Counter(letter.code or "(none: SQS redrive)" for letter in letters)),
         "outcomes_by_kind": {kind: dict(counter) for kind, counter in sorted(by_kind.items())},
         "unexpected_outcomes": unexpected[:50],
-        "poller": stack.poller.stats.snapshot(),
+        "poller": poller(stack).stats(),
     }
 
 
 def _tables(report: Report, f: dict[str, Any]) -> None:
-    report.add_table(
-        table(
-            f"Soak: {f['sent']} messages, ended after {f['seconds_until_all_ended']} s",
-            [
-                "sent",
-                "images",
-                "dead-lettered",
-                "with reason",
-                "without reason",
-                "lost",
-                "duplicate images",
-                "calls/image",
-            ],
-            [
-                [
-                    f["sent"],
-                    f["images"],
-                    f["dead_lettered"],
-                    f["dead_letters_with_reason"],
-                    f["dead_letters_without_reason"],
-                    f["lost"],
-                    f["duplicate_images"],
-                    f["bedrock_calls_per_image"],
-                ]
-            ],
-        )
-    )
+    columns = {
+        "sent": "sent",
+        "images": "images",
+        "dead-lettered": "dead_lettered",
+        "without reason": "dead_letters_without_reason",
+        "lost": "lost",
+        "duplicate images": "duplicate_images",
+        "image AND dead letter": "ended_as_image_and_dead_letter",
+        "dead-lettered twice": "dead_lettered_more_than_once",
+        "calls/image": "bedrock_calls_per_image",
+    }
+    title = f"Soak: {f['sent']} messages, ended after {f['seconds_until_all_ended']} s"
+    report.add_table(table(title, list(columns), [[f[key] for key in columns.values()]]))
     kinds = f["outcomes_by_kind"]
     report.add_table(
         table(
@@ -342,8 +338,7 @@ def _tables(report: Report, f: dict[str, Any]) -> None:
                 ["batches delivered twice (records)", poller["duplicated"]],
                 ["records reported failed (retried)", poller["failed"]],
                 ["whole-batch failures", poller["errors"]],
-                ["duplicate dead letters (same message)", f["duplicate_dead_letters"]],
-                ["ended as image AND dead letter", f["ended_as_image_and_dead_letter"]],
+                ["dead letters beyond one per message", f["duplicate_dead_letters"]],
                 ["unexpected outcomes (see JSON)", len(f["unexpected_outcomes"])],
                 *([f"dead letters: {code}", n] for code, n in sorted(f["dead_letter_codes"].items())),
             ],
