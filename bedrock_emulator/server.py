@@ -142,6 +142,9 @@ class BedrockEmulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A worker opens up to WORKER_CONCURRENCY connections at once; the default backlog of 5 drops the rest
+    # until a SYN retransmit (about 1 s).
+    request_queue_size = 64
     emulator: BedrockEmulator
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:

@@ -9,7 +9,9 @@ two places (an image AND a dead letter) and none was dead-lettered twice.
 
 Every service of the local stack runs in a process of its own; the soak reads the emulator's and the worker
 service's counters through their admin routes, and the bucket and queues through the stack's moto, as a client
-would. The stack serves ``BENCH_MODEL_ID`` (Stable Image Core: prompts up to 10,000 characters).
+would. The stack serves the default model chain against today's lifecycle table: its first entry, Titan Image
+Generator v1, is end of life, so every container fails over to Stable Image Core (prompts up to 10,000 characters)
+after one failed call per cool-down.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from typing import Any
 from bedrock_emulator.config import EmulatorConfig
 from bench.common import Report, log, out, table
 from bench.stacks import (
-    BENCH_MODEL_ID,
     emulator,
     endpoints,
     list_keys,
@@ -37,6 +38,7 @@ from bench.stacks import (
     send_messages,
     sqs,
 )
+from imagegen.config import DEFAULT_MODEL_ID
 from local_stack.stack import LocalStack
 
 NAME = "soak"
@@ -123,7 +125,7 @@ def main() -> int:
         latency_ms=LATENCY_MS, rpm=RPM, fault_rate=FAULT_RATE, blocked_words=(BLOCKED_WORD,), seed=SEED
     )
     report.parameters = {
-        "model_id": BENCH_MODEL_ID,
+        "model_id": DEFAULT_MODEL_ID,
         "messages": len(items),
         "kinds": dict(Counter(kind for kind, _ in items)),
         "send_seconds": SEND_SECONDS,
@@ -143,6 +145,7 @@ def main() -> int:
         max_concurrency=POLLERS,
         batching_window_seconds=0.5,
         worker_timeout_seconds=10,
+        model_id=DEFAULT_MODEL_ID,
         max_receive_count=MAX_RECEIVE_COUNT,
         duplicate_delivery_rate=DUPLICATE_RATE,
     ) as stack:

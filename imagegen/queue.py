@@ -138,11 +138,16 @@ class QueueWorker:
         ended = self._ended(message)
         if ended is not None:
             return ended
+        result = self._with_claim(message)
+        return result if result is not None else self._held_by_another(message, deadline)
+
+    def _with_claim(self, message: QueueMessage) -> MessageResult | None:
+        """Process ``message`` holding its claim; ``None`` when another delivery holds it."""
         owner = f"{message.message_id}/{uuid.uuid4()}"
         etag = self.store.claim(stem=message.message_id, owner=owner, ttl_seconds=self.claim_ttl_seconds,
                                 folder=QUEUE_FOLDER)  # fmt: skip
         if etag is None:
-            return self._held_by_another(message, deadline)
+            return None
         try:
             return self._process_claimed(message)
         finally:
@@ -195,15 +200,21 @@ class QueueWorker:
         return MessageResult(Outcome.DEAD_LETTERED)
 
     def _held_by_another(self, message: QueueMessage, deadline: float | None) -> MessageResult:
-        """Another delivery holds the claim: it will end the message. Leave the visibility as it is (shortening it
-        only brings the message back sooner, spending receives). On the last allowed receive, wait for the
-        holder's ending instead: failing now would let the redrive policy move a message that is being made."""
+        """Another delivery holds the claim. Leave the visibility as it is (shortening it only brings the message
+        back sooner, spending receives). On the last allowed receive, wait (until ``deadline``) for the holder's
+        ending, or take the claim if the holder lets go: failing now would let the redrive policy move the message
+        without its reason, or while it is being made."""
         if self._last_attempt(message) and deadline is not None:
             while self._clock() < deadline:
+                self._pause(min(1.0, max(deadline - self._clock(), 0.0)))
                 ended = self._ended(message)
                 if ended is not None:
                     return ended
-                self._pause(min(1.0, max(deadline - self._clock(), 0.0)))
+                # The holder may have given up (a transient failure releases the claim): then this, the last
+                # delivery, ends the message itself.
+                result = self._with_claim(message)
+                if result is not None:
+                    return result
         raise DeliveryInProgressError(
             "Another delivery of this message is being processed.", detail=f"claim held for {message.message_id}"
         )

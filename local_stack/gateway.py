@@ -49,6 +49,11 @@ class Route:
 ROUTES = (Route("POST", "/generate-image"), Route("GET", "/images"), Route("GET", "/", api_key_required=False))
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # the page and the benchmarks open many connections at once; the default is 5
+
+
 class BadRequest(Exception):
     """The request cannot be read (API Gateway answers 400 before any integration)."""
 
@@ -74,8 +79,7 @@ class LocalApiGateway:
         self.routes = {(route.method, f"/{stage}{route.resource}"): route for route in routes}
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._server.daemon_threads = True
+        self._server = _GatewayServer((host, port), _handler_class(self))
         self._thread: threading.Thread | None = None
 
     @property

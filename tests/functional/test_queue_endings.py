@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from imagegen.config import Settings
-from imagegen.errors import DeliveryInProgressError, InvalidRequestError
+from imagegen.errors import DeliveryInProgressError, InvalidRequestError, TransientBedrockError
 from imagegen.queue import Outcome, QueueMessage, QueueWorker, _text, make_sqs_client
 from tests.conftest import BUCKET
 from tests.fakes import FakeBedrock, b64png, client_error, make_service, titan_reply
@@ -132,6 +132,44 @@ def test_on_the_last_receive_a_held_message_waits_for_the_holders_ending(s3: S3C
         f"generated_images/from_queue/{message.message_id}-0.png"
     ]
     assert paused and queue.dead_letters() == [] and queue.visibility_changes == []
+
+
+def test_on_the_last_receive_a_holder_that_gives_up_leaves_the_message_to_the_last_delivery(
+    s3: S3Client, queue: Queue
+) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def slow_then_throttled(body: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        assert release.wait(10)
+        raise client_error("ThrottlingException", "slow down", 429)
+
+    bedrock = FakeBedrock(replies=[slow_then_throttled, titan_reply])
+    qw = worker(s3, queue, bedrock)
+    message = queue.receive("a hesitant heron")
+    raised: list[TransientBedrockError] = []
+
+    def hold() -> None:
+        with pytest.raises(TransientBedrockError) as caught:
+            qw.process(message)
+        raised.append(caught.value)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert entered.wait(10)
+
+    def pause(seconds: float) -> None:  # the holder fails (a transient error releases its claim) meanwhile
+        release.set()
+        holder.join(10)
+
+    qw._pause = pause
+    last = QueueMessage(message.message_id, message.body, "last-handle", 5, queue.arn)
+    result = qw.process(last, deadline=qw._clock() + 60)
+    assert result.outcome is Outcome.GENERATED  # the last delivery took the claim and ended the message itself
+    assert [error.code for error in raised] == ["Throttled"]
+    assert queue.dead_letters() == []
+    assert pngs(s3) == [f"generated_images/from_queue/{message.message_id}-0.png"]
 
 
 def test_on_the_last_receive_a_held_message_past_its_deadline_is_retried_not_dead_lettered(
