@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import logging
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -291,10 +290,12 @@ class QueueWorker:
 _REJECTED_CONTENT = {"InvalidMessageContents", "InvalidParameterValue", "InvalidAttributeValue"}
 #: Characters SQS accepts in message bodies and attribute values (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
 #: #x10000-#x10FFFF): https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
-_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+def _sqs_char(char: str) -> str:
+    ok = char in "\t\n\r" or " " <= char <= "\ud7ff" or "\ue000" <= char <= "\ufffd" or char >= "\U00010000"
+    return char if ok else "\ufffd"
 
 
 def _text(value: str) -> MessageAttributeValueTypeDef:
     """A string attribute SQS accepts: characters outside its set become U+FFFD; at most 1,024 characters."""
-    clean = _NOT_SQS_TEXT.sub("\ufffd", value or "-")
-    return {"DataType": "String", "StringValue": clean[:MAX_ATTRIBUTE_CHARS]}
+    clean = "".join(map(_sqs_char, (value or "-")[:MAX_ATTRIBUTE_CHARS]))
+    return {"DataType": "String", "StringValue": clean}
