@@ -16,7 +16,16 @@ from collections.abc import Sequence
 
 from bench.common import Report, out
 
-BENCHMARKS = ("cold_start", "queue_throughput", "api_overhead", "cost", "memory", "stack_startup")
+BENCHMARKS = (
+    "cold_start",
+    "queue_throughput",
+    "api_overhead",
+    "cost",
+    "memory",
+    "stack_startup",
+    "model_chain",
+    "gallery",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

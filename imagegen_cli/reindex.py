@@ -42,16 +42,21 @@ def reindex(
 ) -> int:
     """Write one index item per sidecar; returns how many."""
     written = 0
+    pending: list[dict[str, Any]] = []
     for key in sidecar_keys(s3, bucket, key_prefix):
         sidecar = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         entry = entry_from_sidecar(sidecar)
         if not entry["key"] or not entry["created_at"]:
             progress(f"skipped {key}: not an image sidecar")
             continue
-        index.put([entry])
-        written += 1
-        if written % PROGRESS_EVERY == 0:
+        pending.append(entry)
+        if len(pending) == PROGRESS_EVERY:
+            index.put_many(pending)
+            written += len(pending)
+            pending = []
             progress(f"{written} images indexed…")
+    index.put_many(pending)
+    written += len(pending)
     progress(f"indexed {written} images from s3://{bucket}/{images_base(key_prefix)}/ into {index.table_name}")
     return written
 
