@@ -288,6 +288,8 @@ class QueueWorker:
 
 #: SQS error codes for a message or attribute it will not take, whatever the retries.
 _REJECTED_CONTENT = {"InvalidMessageContents", "InvalidParameterValue", "InvalidAttributeValue"}
+
+
 #: Characters SQS accepts in message bodies and attribute values (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
 #: #x10000-#x10FFFF): https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
 def _sqs_char(char: str) -> str:
