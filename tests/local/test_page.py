@@ -104,6 +104,16 @@ def api_post(stack: StackEndpoints, body: dict[str, Any]) -> dict[str, Any]:
         return result
 
 
+def wait_loaded(page: Any, selector: str, count: int = 1) -> None:
+    """Until the first ``count`` images under ``selector`` have loaded. Polled from here: Playwright's
+    wait_for_function evaluates a string in the page, which the page's CSP (rightly) forbids."""
+    deadline = time.monotonic() + 30
+    script = "(images, n) => images.slice(0, n).every(i => i.complete && i.naturalWidth > 0)"
+    while not page.locator(selector).evaluate_all(script, count):
+        assert time.monotonic() < deadline, f"{selector}: images did not load"
+        page.wait_for_timeout(100)  # lets the page run; the condition is the page's own state
+
+
 def card_prompts(page: Any) -> list[str]:
     return [str(text) for text in page.locator("#gallery .card .prompt").all_inner_texts()]
 
@@ -132,7 +142,7 @@ def test_generate_shows_progress_then_the_image_and_its_model(page: Any, stack: 
     page.get_by_text(f"by {MODEL}").wait_for()
     image = page.locator("#results img").first
     assert image.get_attribute("alt") == "a lighthouse at dusk, painted"
-    page.wait_for_function("document.querySelector('#results img').naturalWidth > 0")
+    wait_loaded(page, "#results img")
     assert "seed 42" in page.locator("#results .facts").first.inner_text()
 
 
@@ -219,7 +229,7 @@ def test_screenshot_for_the_readme(page: Any, stack: StackEndpoints) -> None:
     enter_key(page, stack.api_key)
     page.get_by_label("Prompt", exact=True).fill("a cat in space")
     page.locator("#gallery .card").nth(2).wait_for()
-    page.wait_for_function("[...document.querySelectorAll('#gallery img')].slice(0, 3).every(i => i.naturalWidth)")
+    wait_loaded(page, "#gallery img", 3)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
     assert SCREENSHOT.stat().st_size > 10_000
