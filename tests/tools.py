@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,3 +19,12 @@ def uv() -> str:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     pytest.fail("uv is required: run the tests with `make test`, which installs it")
+
+
+def tool_spec(name: str) -> str:
+    """A pinned tool from the Makefile (``CHECKOV_SPEC := checkov==3.3.30`` -> ``checkov==3.3.30``): the tests run
+    the versions `make lint` runs."""
+    match = re.search(rf"^{name}_SPEC := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if match is None:
+        pytest.fail(f"the Makefile pins no {name}_SPEC")
+    return match[1]

