@@ -104,7 +104,7 @@ def terraform(
 def moto_override(endpoint: str) -> str:
     """``override.tf`` for a copy of infra/: local state, and every AWS endpoint at the moto server."""
     endpoints = "\n".join(f'    {service:<10} = "{endpoint}"' for service in AWS_SERVICES)
-    return f"""# Written by tests/test_infra.py into a temporary copy of infra/ only.
+    return f"""# Written by tests/infra/test_terraform.py into a temporary copy of infra/ only.
 terraform {{
   backend "local" {{}}
 }}

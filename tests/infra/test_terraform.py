@@ -1,28 +1,43 @@
-"""The Terraform in infra/: formatting, validation, checkov, and a real ``terraform apply`` against moto.
+"""The Terraform in infra/: a real ``terraform apply`` against moto, and plans on top of it.
 
 Every terraform command runs in a temporary copy of infra/ with its own CLI configuration (see
-``tests/terraform_support.py``), so the repository never gets a ``.terraform/``, a state file or an
+``tests/infra/terraform_support.py``), so the repository never gets a ``.terraform/``, a state file or an
 ``override.tf``. The apply test starts a moto server in this process, points every AWS endpoint of the
 provider at it from an ``override.tf`` in the copy, applies, and then inspects what was created with boto3.
+Formatting, validation, checkov and the static checks: test_terraform_static.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from imagegen.config import DEFAULT_MODEL_ID
-from tests.infra.checkov_support import clean_checkov_report
+from tests.infra.infra_support import (
+    ACCOUNT,
+    ALERT_EMAIL,
+    BOUNDARY,
+    BOUNDARY_NAME,
+    BUCKET,
+    EXPECTED_OUTPUTS,
+    EXPECTED_VISIBILITY_TIMEOUT,
+    REGION,
+    VARIABLES,
+    _after,
+    _as_list,
+    _as_list_of,
+    _assert_tls_only,
+    _plan,
+    _read,
+    _worker_zip,
+    alert_key_policy_problems,
+)
+from tests.infra.template_rules import invoke_problems
 from tests.infra.terraform_support import (
-    INFRA_DIR,
-    REPO_ROOT,
     Deployment,
     copy_infra,
     moto_override,
@@ -30,127 +45,10 @@ from tests.infra.terraform_support import (
     terraform,
     terraform_binary,
     terraform_env,
-    write_cli_config,
 )
-from tests.infra.test_template import invoke_problems
-
-REGION = "eu-west-1"
-BUCKET = "imagegen-infra-test-images"
-ALERT_EMAIL = "ops@example.com"
-ZIP = REPO_ROOT / "build" / "sqs_worker.zip"
-ACCOUNT = "123456789012"  # moto's account
-#: The bootstrap's permissions boundary, as a policy the apply test creates in moto first (AWS refuses a role whose
-#: boundary does not exist).
-BOUNDARY_NAME = "imagegen-workload-boundary"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_NAME}"
-
-# Non-default values for the variables whose wiring the apply test checks.
-VARIABLES: dict[str, str] = {
-    "alert_email": ALERT_EMAIL,
-    "bucket_name": BUCKET,
-    "images_table_name": "imagegen-api-ImagesTable-TEST",
-    "aws_region": REGION,
-    "key_prefix": "candidate",
-    "worker_timeout_seconds": "120",
-    "worker_memory_mb": "1024",
-    "worker_concurrency": "4",
-    "batch_size": "5",
-    "batching_window_seconds": "2",
-    "max_concurrency": "3",
-    "max_receive_count": "6",
-    "alarm_age_threshold_seconds": "600",
-    "log_retention_days": "14",
-    "model_cooldown_seconds": "120",
-    "permissions_boundary_arn": BOUNDARY,
-}
-EXPECTED_VISIBILITY_TIMEOUT = 6 * 120 + 2
-
-EXPECTED_OUTPUTS = {
-    "queue_url",
-    "queue_arn",
-    "queue_name",
-    "dlq_url",
-    "dlq_arn",
-    "function_name",
-    "event_source_mapping_uuid",
-    "topic_arn",
-    "alarm_names",
-}
-
-
-# ------------------------------------------------------------------------------------ static --
-def _blocks(text: str, kind: str) -> dict[str, str]:
-    """The bodies of the top-level ``kind "name" { ... }`` blocks of an HCL file (brace matching)."""
-    blocks = {}
-    for match in re.finditer(rf'^{kind} "([^"]+)" \{{', text, flags=re.MULTILINE):
-        depth, position = 1, match.end()
-        while depth:
-            char = text[position]
-            depth += {"{": 1, "}": -1}.get(char, 0)
-            position += 1
-        blocks[match.group(1)] = text[match.end() : position - 1]
-    return blocks
-
-
-def test_every_variable_is_described_typed_and_validated_and_only_three_are_required() -> None:
-    variables = _blocks((INFRA_DIR / "variables.tf").read_text(), "variable")
-    assert len(variables) >= 15
-    for name, body in variables.items():
-        for part in ("description", "type", "validation {"):
-            assert re.search(rf"^\s*{re.escape(part)}", body, flags=re.MULTILINE), f"variable {name} has no {part}"
-    required = {name for name, body in variables.items() if not re.search(r"^\s*default\s*=", body, re.MULTILINE)}
-    assert required == {"alert_email", "bucket_name", "images_table_name"}
-
-
-def test_the_repository_holds_no_terraform_state_or_overrides() -> None:
-    assert not list(INFRA_DIR.rglob("*override.tf")), "override files belong in test copies only"
-    assert not list(INFRA_DIR.rglob("*.tfstate*"))
-    lock = (INFRA_DIR / ".terraform.lock.hcl").read_text()
-    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
-    # The only provider: nothing but hashicorp/aws is available to the deployment.
-    assert lock.count('provider "') == 1
-
-
-def test_visibility_timeout_is_derived_not_typed() -> None:
-    sqs_tf = (INFRA_DIR / "sqs.tf").read_text()
-    assert "visibility_timeout_seconds = local.queue_visibility_timeout_seconds" in sqs_tf
-    assert re.search(
-        r"queue_visibility_timeout_seconds\s*=\s*6 \* var\.worker_timeout_seconds \+ var\.batching_window_seconds",
-        (INFRA_DIR / "main.tf").read_text(),
-    )
-
-
-# --------------------------------------------------------------------------------- terraform --
-@pytest.fixture(scope="module")
-def cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    terraform_binary()
-    return write_cli_config(tmp_path_factory.mktemp("terraform-cli"))
-
-
-@pytest.mark.slow
-def test_terraform_fmt_is_clean(cli_config: Path) -> None:
-    terraform(["fmt", "-check", "-recursive", "-diff", str(INFRA_DIR)], cwd=REPO_ROOT, env=terraform_env(cli_config))
-
-
-@pytest.mark.slow
-def test_terraform_validate(cli_config: Path, tmp_path: Path) -> None:
-    workdir = copy_infra(tmp_path / "infra")
-    env = terraform_env(cli_config)
-    terraform(["init", "-backend=false", "-input=false", "-no-color"], cwd=workdir, env=env)
-    result = terraform(["validate", "-json", "-no-color"], cwd=workdir, env=env)
-    report = json.loads(result.stdout)
-    assert report["valid"], report
-    assert report["error_count"] == 0
-    assert report["warning_count"] == 0, report["diagnostics"]
 
 
 # ------------------------------------------------------------------------------- moto apply --
-def _worker_zip(directory: Path) -> Path:
-    """A private copy of the worker zip (other tests rebuild build/sqs_worker.zip in place)."""
-    subprocess.run(["make", "--no-print-directory", "package"], cwd=REPO_ROOT, check=True, capture_output=True)
-    return Path(shutil.copy2(ZIP, directory / "sqs_worker.zip"))
-
-
 @pytest.fixture(scope="module")
 def deployment(cli_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     scratch = tmp_path_factory.mktemp("infra-apply")
@@ -208,15 +106,6 @@ def test_dead_letter_queue_keeps_messages_14_days_and_accepts_only_the_prompt_qu
     allow = json.loads(attributes["RedriveAllowPolicy"])
     assert allow == {"redrivePermission": "byQueue", "sourceQueueArns": [deployment.outputs["queue_arn"]]}
     _assert_tls_only(json.loads(attributes["Policy"]), deployment.outputs["dlq_arn"])
-
-
-def _assert_tls_only(policy: dict[str, Any], queue_arn: str) -> None:
-    (statement,) = policy["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Action"] == "sqs:*"
-    assert statement["Resource"] == queue_arn
-    assert statement["Principal"] == "*"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 @pytest.mark.slow
@@ -325,37 +214,6 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
     ]
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _plan(deployment: Deployment, **variables: str) -> dict[str, Any]:
-    """``terraform show -json`` of a plan of the applied deployment with other variable values (nothing is applied;
-    -refresh=false: the resources are as the apply left them)."""
-    values = {**VARIABLES, "worker_zip_path": str(deployment.workdir.parent / "sqs_worker.zip"), **variables}
-    plan_file = deployment.workdir / "other-values.tfplan"
-    var_args = [f"-var={name}={value}" for name, value in values.items()]
-    plan = ["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false", f"-out={plan_file}", *var_args]
-    terraform(plan, cwd=deployment.workdir, env=deployment.env)
-    shown = terraform(["show", "-json", "-no-color", str(plan_file)], cwd=deployment.workdir, env=deployment.env)
-    plan_json: dict[str, Any] = json.loads(shown.stdout)
-    return plan_json
-
-
-def _after(plan: dict[str, Any], address: str) -> dict[str, Any]:
-    """A resource's planned values."""
-    (change,) = [change for change in plan["resource_changes"] if change["address"] == address]
-    after: dict[str, Any] = change["change"]["after"]
-    return after
-
-
-def _read(plan: dict[str, Any], address: str) -> dict[str, Any]:
-    """A data source the plan read (it depends on nothing that the plan changes)."""
-    resources = plan["prior_state"]["values"]["root_module"]["resources"]
-    (values,) = [resource["values"] for resource in resources if resource["address"] == address]
-    return dict(values)
-
-
 #: (model_id, bedrock_region, permissions_boundary_arn) planned on top of the applied default chain: a chain with
 #: inference profiles (and no boundary: the role then has none), and a single id whose region is bedrock_region.
 PLANNED = {
@@ -430,97 +288,6 @@ def test_topic_is_encrypted_for_cloudwatch_and_mails_the_alert_address(deploymen
     assert alert_key_policy_problems(policy) == []
 
 
-ALARM_ARNS = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:imagegen-*"
-
-
-def alert_key_policy_problems(policy: dict[str, Any]) -> list[str]:
-    """The alert key's policy: CloudWatch may use it only on behalf of this account's alarms of the module
-    (aws:SourceAccount, aws:SourceArn), and the one grant to any principal ("*") is limited to this account and to
-    pointing the module's alias at the key (see infra/bootstrap/iam_terraform.tf, KMS)."""
-    problems = []
-    for statement in _as_list_of(policy["Statement"]):
-        principal = statement["Principal"]
-        conditions = statement.get("Condition", {})
-        actions = set(_as_list(statement["Action"]))
-        if principal == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}:
-            continue  # the account's own administrators (IAM policies decide)
-        if principal == {"Service": "cloudwatch.amazonaws.com"}:
-            if actions != {"kms:Decrypt", "kms:GenerateDataKey*"}:
-                problems.append(f"CloudWatch may {sorted(actions)}")
-            if conditions.get("StringEquals", {}).get("aws:SourceAccount") != ACCOUNT:
-                problems.append("CloudWatch's use of the key has no aws:SourceAccount condition for this account")
-            if conditions.get("ArnLike", {}).get("aws:SourceArn") != ALARM_ARNS:
-                problems.append(f"CloudWatch's use of the key is not limited to the alarms {ALARM_ARNS}")
-        elif principal in ({"AWS": "*"}, "*"):
-            if actions - {"kms:CreateAlias", "kms:UpdateAlias"}:
-                problems.append(f"any principal may {sorted(actions)}")
-            if conditions.get("StringEquals", {}).get("kms:CallerAccount") != ACCOUNT:
-                problems.append("a grant to any principal is not limited to this account")
-            aliases = conditions.get("ForAllValues:StringEquals", {}).get("kms:ResourceAliases")
-            if _as_list(aliases or []) != ["alias/imagegen-alerts"]:
-                problems.append("a grant to any principal is not limited to a key without other aliases")
-        else:
-            problems.append(f"unexpected principal {principal}")
-    return problems
-
-
-def _as_list_of(statements: Any) -> list[dict[str, Any]]:
-    return [statements] if isinstance(statements, dict) else list(statements)
-
-
-def _alert_key_policy() -> dict[str, Any]:
-    """The alert key's policy as the module renders it (the same statements the apply test reads back)."""
-    root = {"Sid": "AccountAdministersKey", "Effect": "Allow", "Action": "kms:*", "Resource": "*"}
-    return {
-        "Statement": [
-            {**root, "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}},
-            {
-                "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": ALARM_ARNS}},
-            },
-            {
-                "Sid": "AccountMayAliasThisKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": ["kms:CreateAlias", "kms:UpdateAlias"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"kms:CallerAccount": ACCOUNT},
-                    "ForAllValues:StringEquals": {"kms:ResourceAliases": "alias/imagegen-alerts"},
-                },
-            },
-        ]
-    }
-
-
-def test_the_alert_key_rule_catches_an_unconditioned_service_or_wildcard_grant() -> None:
-    assert alert_key_policy_problems(_alert_key_policy()) == []
-
-    policy = _alert_key_policy()
-    del policy["Statement"][1]["Condition"]["StringEquals"]  # as before: any account's alarms
-    assert alert_key_policy_problems(policy) != []
-
-    policy = _alert_key_policy()
-    policy["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"] = "arn:aws:cloudwatch:*:*:alarm:*"
-    assert alert_key_policy_problems(policy) != []
-
-    policy = _alert_key_policy()
-    del policy["Statement"][2]["Condition"]["StringEquals"]  # any account's principals
-    assert alert_key_policy_problems(policy) != []
-
-    policy = _alert_key_policy()
-    del policy["Statement"][2]["Condition"]["ForAllValues:StringEquals"]  # re-point an alias at any time
-    assert alert_key_policy_problems(policy) != []
-
-    policy = _alert_key_policy()
-    policy["Statement"][2]["Action"] = ["kms:CreateAlias", "kms:Decrypt"]
-    assert alert_key_policy_problems(policy) != []
-
-
 @pytest.mark.slow
 def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
     bad = {
@@ -559,43 +326,3 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
     # batch_size 50 is in range, but above 10 AWS requires a batching window (a cross-variable validation).
     assert "var.batch_size is 50" in result.stderr
     assert "var.batching_window_seconds is 0" in result.stderr
-
-
-# ---------------------------------------------------------------------------------- checkov --
-# Every skip is deliberate (reasons are inline in the .tf files); a new one must be added here too.
-EXPECTED_SKIPS = {
-    "infra": {
-        # aws_lambda_function.worker
-        "CKV_AWS_115",  # reserved concurrency: bounded by the ESM's maximum_concurrency
-        "CKV_AWS_116",  # function DLQ: SQS-triggered, the queue's redrive DLQ applies
-        "CKV_AWS_117",  # VPC: only public AWS endpoints
-        "CKV_AWS_173",  # env-var CMK: no secrets in the environment
-        "CKV_AWS_272",  # code signing: not set up for this project
-        # aws_cloudwatch_log_group.worker
-        "CKV_AWS_158",  # log CMK: no secrets in the logs
-        "CKV_AWS_338",  # 1-year retention: a variable
-        # module.alarms: the KMS key policy document ("Resource": "*" means the key itself)
-        "CKV_AWS_109",
-        "CKV_AWS_111",
-        "CKV_AWS_356",
-        # infra/bootstrap/state_bucket.tf, aws_s3_bucket.state (checked in detail by tests/test_bootstrap.py)
-        "CKV_AWS_18",  # access logging: would need a second bucket; CloudTrail data events instead
-        "CKV_AWS_144",  # cross-region replication: versioning keeps every earlier state
-        "CKV_AWS_145",  # KMS CMK: SSE-S3; access is decided by IAM and the bucket policy
-        "CKV2_AWS_62",  # event notifications: nothing consumes them
-    },
-    "infra/modules/alarms": {"CKV_AWS_109", "CKV_AWS_111", "CKV_AWS_356"},
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("directory", sorted(EXPECTED_SKIPS))
-def test_checkov_passes_and_every_skip_has_a_reason(directory: str) -> None:
-    skipped = clean_checkov_report("terraform", "-d", directory)
-    assert {check["check_id"] for check in skipped} == EXPECTED_SKIPS[directory]
-
-    # And in the sources: every inline skip is `# checkov:skip=ID:reason` with a real reason.
-    for path in (REPO_ROOT / directory).rglob("*.tf"):
-        for line in path.read_text().splitlines():
-            if "checkov:skip" in line:
-                assert re.fullmatch(r"\s*# checkov:skip=CKV2?_AWS_\d+:.{40,}", line), f"{path.name}: {line.strip()}"

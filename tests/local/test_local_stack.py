@@ -1,32 +1,35 @@
 """End to end on the local stack: real HTTP through the local API gateway, real SQS through moto, the real
 handlers, the Bedrock emulator, each in a process of its own. Also the `imagegen` CLI and the AWS CLI, as users
-drive it."""
+drive it (`imagegen` without this stack: test_local_command.py; the helpers: local_stack_support.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from bedrock_emulator.config import EmulatorConfig
 from local_stack.stack import LocalStack, StackConfig
+from tests.local.local_stack_support import (
+    cli,
+    dead_letters,
+    error_lines,
+    png_keys,
+    post,
+    queue_image,
+    send,
+    wait_until,
+)
 from tests.tools import tool_spec, uv
-
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -59,66 +62,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def endpoints(stack: LocalStack) -> Any:
     assert stack.endpoints is not None
     return stack.endpoints
-
-
-def wait_until(condition: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll an asynchronous system until ``condition`` returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def post(url: str, body: bytes | str | None, key: str | None = "local-api-key") -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["x-api-key"] = key
-    data = body.encode() if isinstance(body, str) else body
-    request = urllib.request.Request(url, data=data if data is not None else b"", headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def png_keys(endpoints: Any, fragment: str) -> list[str]:
-    listing = endpoints.client("s3").list_objects_v2(Bucket=endpoints.bucket, Prefix="generated_images/")
-    return [obj["Key"] for obj in listing.get("Contents", []) if fragment in obj["Key"] and obj["Key"].endswith(".png")]
-
-
-def queue_image(endpoints: Any, message_id: str) -> str:
-    key = f"generated_images/from_queue/{message_id}-0.json"
-    wait_until(lambda: _exists(endpoints, key), what=f"image of {message_id}")
-    return key.replace(".json", ".png")
-
-
-def _exists(endpoints: Any, key: str) -> bool:
-    try:
-        endpoints.client("s3").head_object(Bucket=endpoints.bucket, Key=key)
-    except endpoints.client("s3").exceptions.ClientError:
-        return False
-    return True
-
-
-def send(endpoints: Any, body: str) -> str:
-    message_id: str = endpoints.client("sqs").send_message(QueueUrl=endpoints.queue_url, MessageBody=body)["MessageId"]
-    return message_id
-
-
-def dead_letters(endpoints: Any) -> dict[str, dict[str, str]]:
-    """DLQ messages by source message id (peeked, not consumed)."""
-    found: dict[str, dict[str, str]] = {}
-    got = endpoints.client("sqs").receive_message(
-        QueueUrl=endpoints.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
-    )
-    for message in got.get("Messages", []):
-        attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
-        found[attributes.get("source_message_id", message["MessageId"])] = {"body": message["Body"], **attributes}
-    return found
 
 
 # ---- API --------------------------------------------------------------------------------------
@@ -237,20 +180,6 @@ def test_the_aws_cli_sends_a_prompt_as_users_do(endpoints: Any) -> None:
 # ---- the imagegen CLI -------------------------------------------------------------------------
 
 
-def cli(stack: LocalStack, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    state = str(stack.config.state_file)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "IMAGEGEN_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "imagegen_cli", "--state-file", state, *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False,
-    )  # fmt: skip
-
-
-def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """stderr without the progress lines ("generating", "waiting for ...")."""
-    return [line for line in result.stderr.splitlines() if line.startswith("imagegen:")]
-
-
 def test_cli_generate_saves_the_image(stack: LocalStack, tmp_path: Path) -> None:
     result = cli(stack, "generate", "a red bicycle", "--seed", "5", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -291,48 +220,6 @@ def test_cli_failures_are_one_clear_line(stack: LocalStack, tmp_path: Path, args
     [line] = error_lines(result)
     assert line.startswith(message)
     assert "Traceback" not in result.stderr
-
-
-def test_cli_without_a_target_says_what_to_do(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQS_", "IMAGEGEN_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "imagegen_cli", "--state-file", str(tmp_path / "none.json"), "enqueue", "a cat"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "imagegen: no queue to send to: set SQS_QUEUE_URL, pass --queue-url, or start `imagegen local`"
-    )
-
-
-def test_imagegen_local_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    state = tmp_path / "stack.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imagegen_cli", "--state-file", str(state), "local",
-         "--api-port", "0", "--aws-port", "0", "--bedrock-port", "0", "--log-dir", str(tmp_path / "logs")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("starting moto, the Bedrock emulator, the API and the queue")
-        running = process.stdout.readline()  # blocks until every service is up
-        assert running.startswith("imagegen local stack is running after "), (
-            process.stderr.read() if process.stderr else ""
-        )
-        endpoints = json.loads(state.read_text())
-        assert {"api_url", "api_key", "queue_url", "dlq_url", "bucket", "aws_endpoint_url"} <= endpoints.keys()
-        status, body = post(endpoints["api_url"], '{"prompt": "a cat"}', key=endpoints["api_key"])
-        assert status == 200, body
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert not state.exists()
-    # Every service stopped with it: nothing listens on their ports any more.
-    for url in (endpoints["api_url"], endpoints["aws_endpoint_url"], endpoints["bedrock_endpoint_url"]):
-        with pytest.raises(urllib.error.URLError):
-            urllib.request.urlopen(url, timeout=5)
 
 
 # ---- services in processes of their own -------------------------------------------------------
