@@ -8,3 +8,7 @@ Legacy or end of life and where, with its overrides), ``wire`` (body validation 
 running emulator's admin routes), ``cli`` (``python -m bedrock_emulator``), ``render`` (placeholder images:
 deterministic, NOT a generative model).
 """
+
+#: The first line ``python -m bedrock_emulator`` prints, followed by its URL: a parent process (the local stack)
+#: waits for it.
+LISTENING = "Bedrock emulator listening on"

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from bedrock_emulator import LISTENING
 from bedrock_emulator.config import EmulatorConfig
 from bedrock_emulator.lifecycle import OVERRIDE_SYNTAX, TABLE_DATE
 from bedrock_emulator.server import BedrockEmulator
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator:
-            print(f"Bedrock emulator listening on {emulator.url}", flush=True)
+            print(f"{LISTENING} {emulator.url}", flush=True)
             print(
                 f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emulator.url} AWS_ENDPOINT_URL_BEDROCK={emulator.url}",
                 flush=True,

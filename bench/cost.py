@@ -32,6 +32,7 @@ from bench.stacks import (
     s3,
     sqs,
 )
+from imagegen.storage import QUEUE_FOLDER, images_folder
 
 NAME = "cost"
 MESSAGES = 200
@@ -159,7 +160,7 @@ def _run(*, baseline: bool) -> dict[str, Any]:
             images = len({key.split("/")[2] for key in keys})
             written = len(keys)
         else:
-            folder = "generated_images/from_queue/"
+            folder = images_folder(ep.key_prefix, QUEUE_FOLDER)
             keys = list_keys(client, ep.bucket, folder)
             images = len(images_under(keys, folder, ".json"))  # a sidecar is written after its PNG: complete
             written = len(images_under(keys, folder, ".png"))

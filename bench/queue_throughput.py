@@ -36,6 +36,7 @@ from bench.stacks import (
     run_queue_job,
     s3,
 )
+from imagegen.storage import QUEUE_FOLDER, images_folder
 
 NAME = "queue_throughput"
 LATENCY_MS = 500
@@ -99,7 +100,7 @@ def run() -> Report:
                 if run_latency != latency_ms:
                     continue
                 log(f"[{NAME}] {label}: {messages} messages ...")
-                prefix = "generated_images/baseline/" if concurrency is None else "generated_images/from_queue/"
+                prefix = "generated_images/baseline/" if concurrency is None else images_folder(folder=QUEUE_FOLDER)
                 before = _pngs(list_keys(client, bucket, prefix), prefix, baseline=concurrency is None)
                 job = run_queue_job(
                     stack,

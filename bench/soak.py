@@ -39,6 +39,7 @@ from bench.stacks import (
     sqs,
 )
 from imagegen.config import DEFAULT_MODEL_ID
+from imagegen.storage import QUEUE_FOLDER, images_folder
 from local_stack.stack import LocalStack
 
 NAME = "soak"
@@ -60,7 +61,7 @@ MAX_RECEIVE_COUNT = 5
 TIMEOUT_SECONDS = 240.0
 EMPTY_QUEUE_GRACE_SECONDS = 15.0
 BLOCKED_WORD = "forbidden"
-IMAGE_PREFIX = "generated_images/from_queue/"
+IMAGE_PREFIX = images_folder(folder=QUEUE_FOLDER)  # the soak's stack has no key prefix
 #: What a permanently failing message of each kind must be dead-lettered with.
 EXPECTED_CODE = {
     "blocked": "ContentFiltered",

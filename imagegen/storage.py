@@ -44,13 +44,17 @@ def images_base(key_prefix: str = "") -> str:
     return f"{prefix}/{IMAGES_FOLDER}" if prefix else IMAGES_FOLDER
 
 
+def images_folder(key_prefix: str = "", folder: str = "") -> str:
+    """``{key_prefix}/generated_images/[{folder}/]``: where ``image_key`` puts images (listing prefixes)."""
+    return f"{images_base(key_prefix)}/{folder}/" if folder else f"{images_base(key_prefix)}/"
+
+
 def image_key(key_prefix: str, stem: str, index: int, folder: str = "") -> str:
     """The S3 key of image ``index`` of ``stem``: the one place the key layout is written.
 
     ``{key_prefix}/generated_images/[{folder}/]{stem}-{index}.png``; its sidecar is the same with ``.json``.
     """
-    directory = f"{images_base(key_prefix)}/{folder}" if folder else images_base(key_prefix)
-    return f"{directory}/{stem}-{index}.png"
+    return f"{images_folder(key_prefix, folder)}{stem}-{index}.png"
 
 
 def sidecar_key(image_key: str) -> str:
@@ -175,8 +179,7 @@ class ImageStore:
         return self._state_key(CLAIMS, stem, folder)
 
     def _state_key(self, kind: str, stem: str, folder: str) -> str:
-        directory = f"{self.base}/{folder}" if folder else self.base
-        return f"{directory}/{kind}/{stem}" + (".json" if kind == OUTCOMES else "")
+        return f"{images_folder(self.key_prefix, folder)}{kind}/{stem}" + (".json" if kind == OUTCOMES else "")
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagegen.chain import parse_chain
-from imagegen.storage import QUEUE_FOLDER, images_base, sidecar_key
+from imagegen.storage import QUEUE_FOLDER, image_key, sidecar_key
 from imagegen_cli.api import ApiTarget, generate
 from imagegen_cli.common import CliError
 from imagegen_cli.models import check_chain
@@ -173,6 +173,7 @@ def _print_model_chain(model_chain: str, endpoints: StackEndpoints) -> None:
 
 def _made_by(endpoints: StackEndpoints, file_name: str, folder: str) -> str:
     """The serving model, from the image's sidecar."""
-    key = sidecar_key(f"{images_base(endpoints.key_prefix)}/{folder + '/' if folder else ''}{file_name}")
+    stem, _, index = file_name.removesuffix(".png").rpartition("-")
+    key = sidecar_key(image_key(endpoints.key_prefix, stem, int(index), folder))
     sidecar = json.loads(endpoints.client("s3").get_object(Bucket=endpoints.bucket, Key=key)["Body"].read())
     return f"{sidecar.get('model')} in {sidecar.get('region')}"

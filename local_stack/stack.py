@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Self
 
+from bedrock_emulator import LISTENING
 from bedrock_emulator.admin import EmulatorAdmin
 from imagegen.index import table_definition
 from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
@@ -34,7 +35,7 @@ __all__ = ["LocalStack", "PollerAdmin", "ServiceError", "StackConfig", "StackEnd
 
 #: How long one service may take to print its ready line (imports included).
 START_TIMEOUT_SECONDS = 30.0
-_EMULATOR_READY = re.compile(r"^Bedrock emulator listening on (?P<url>\S+)$")
+_EMULATOR_READY = re.compile(rf"^{re.escape(LISTENING)} (?P<url>\S+)$")
 
 
 class PollerAdmin:
