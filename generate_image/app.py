@@ -1,9 +1,10 @@
-"""API Lambda: ``POST /generate-image`` behind API Gateway (REST, proxy integration).
+"""API Lambda behind API Gateway (REST, proxy integration): ``POST /generate-image``, ``POST /jobs``,
+``GET /jobs/{job_id}``, ``GET /images`` and the page (``GET /``).
 
-A thin adapter: HTTP in, ``imagegen.ImageService`` does the work, HTTP out. Errors map to statuses:
-invalid input and content-filter blocks 400, throttling 429 (with ``Retry-After``), no usable model in the
-chain 503, model timeout 504, other upstream failures 502, anything unexpected 500 with the request id and
-no internals.
+A thin adapter: HTTP in, ``imagegen.ImageService`` and ``imagegen.jobs_service.JobService`` do the work, HTTP out.
+Errors map to statuses: invalid input and content-filter blocks 400, an unknown job 404, an Idempotency-Key reused
+with another body 422, throttling 429 (with ``Retry-After``), no usable model in the chain 503, model timeout 504,
+other upstream failures 502, anything unexpected 500 with the request id and no internals.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import binascii
 import functools
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -25,14 +26,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagegen.errors import (
     ContentFilteredError,
+    IdempotencyKeyMismatchError,
     ImageGenError,
     InvalidRequestError,
+    JobNotFoundError,
     ModelTimeoutError,
     NoModelAvailableError,
     ThrottledError,
 )
+from imagegen.index import make_dynamodb_client
+from imagegen.jobs import JobStore, body_digest, canonical_body, parse_idempotency_key, parse_job_id
+from imagegen.jobs_service import JobService
+from imagegen.queue import make_sqs_client
 from imagegen.request import parse_json_body
 from imagegen.service import ImageService
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 logger = Logger(service="imagegen-api")
 tracer = Tracer(service="imagegen-api")
@@ -54,8 +64,23 @@ def service() -> ImageService:
     return ImageService.from_env(count=count)
 
 
+def jobs() -> JobService:
+    """The job records and the prompt queue, over this container's service."""
+    return JobService(service(), *_job_clients())
+
+
+@functools.cache
+def _job_clients() -> tuple[JobStore | None, SQSClient | None, str]:
+    """One DynamoDB and one SQS client per container (none when the table or the queue is not configured)."""
+    settings = service().settings
+    store = JobStore(make_dynamodb_client(), settings.jobs_table_name) if settings.jobs_table_name else None
+    sqs = make_sqs_client() if settings.prompt_queue_url else None
+    return store, sqs, settings.prompt_queue_url
+
+
 def reset() -> None:
     """Forget the per-container service, as a new container would (local stack, benchmarks)."""
+    _job_clients.cache_clear()
     service.cache_clear()
 
 
@@ -63,16 +88,61 @@ def _request_id() -> str:
     return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
 
 
+def _owner() -> str:
+    """Who sent the request: the API key's id (API Gateway sets it for keyed routes)."""
+    return app.current_event.request_context.identity.api_key_id or "anonymous"
+
+
 @app.post("/generate-image")
 @tracer.capture_method
 def generate_image() -> dict[str, Any]:
+    """Generate now (within API Gateway's 29 s), recorded as a job whose id is the request id."""
     payload = parse_json_body(_raw_body())
     prepared = service().prepare(payload)
-    result = service().generate(prepared, request_id=_request_id(), source="api")
+    result = jobs().run(
+        prepared,
+        request_id=_request_id(),
+        owner=_owner(),
+        request_sha256=body_digest(canonical_body(payload)),
+        lease_seconds=app.lambda_context.get_remaining_time_in_millis() / 1000,
+    )
     metrics.add_dimension(name="model", value=result.model_id)
     metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.images))
-    logger.info("images stored", extra={"keys": [image.key for image in result.images], "model": result.model_id})
+    if result.failures:
+        metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=len(result.failures))
+    logger.info("images stored", extra={"keys": [image.key for image in result.images], "model": result.model_id,
+                                        "failed": [failure.to_dict() for failure in result.failures]})  # fmt: skip
     return result.to_dict()
+
+
+@app.post("/jobs")
+@tracer.capture_method
+def create_job() -> Response[str]:
+    """Validate and queue a job; 202 with its id and where to follow it."""
+    key = parse_idempotency_key(app.current_event.get_header_value("Idempotency-Key", case_sensitive=False))
+    submitted = jobs().submit(parse_json_body(_raw_body()), owner=_owner(), idempotency_key=key)
+    job_id = submitted.job.job_id
+    if submitted.created:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    logger.info("job submitted", extra={"job_id": job_id, "created": submitted.created})
+    url = _status_url(job_id)
+    body = {"job_id": job_id, "status": submitted.job.status.value, "status_url": url}
+    return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body), headers={"Location": url})  # fmt: skip
+
+
+@app.get("/jobs/<job_id>")
+@tracer.capture_method
+def get_job(job_id: str) -> dict[str, Any]:
+    return jobs().view(parse_job_id(job_id))
+
+
+def _status_url(job_id: str) -> str:
+    """``GET /jobs/{job_id}`` on the host and stage this request came to."""
+    event = app.current_event
+    host = event.request_context.domain_name or event.get_header_value("Host", default_value="localhost")
+    scheme = event.get_header_value("X-Forwarded-Proto", default_value="https", case_sensitive=False)
+    return f"{scheme}://{host}/{event.request_context.stage}/jobs/{job_id}"
 
 
 @app.get("/")
@@ -123,7 +193,7 @@ def invalid_request(error: InvalidRequestError) -> Response[str]:
 
 def generation_failed(error: ImageGenError) -> Response[str]:
     metrics.add_metric(name=f"Failed{error.code}", unit=MetricUnit.Count, value=1)
-    logger.warning("generation failed", extra={"code": error.code, "detail": error.detail})
+    logger.warning("request failed", extra={"code": error.code, "detail": error.detail})
     body: dict[str, Any] = {"message": error.public_message, "code": error.code}
     headers = None
     if isinstance(error, ContentFilteredError):
@@ -132,6 +202,11 @@ def generation_failed(error: ImageGenError) -> Response[str]:
     elif isinstance(error, ThrottledError):
         status = HTTPStatus.TOO_MANY_REQUESTS
         headers = {"Retry-After": str(error.retry_after_seconds)}
+    elif isinstance(error, JobNotFoundError):
+        status = HTTPStatus.NOT_FOUND
+    elif isinstance(error, IdempotencyKeyMismatchError):
+        status = HTTPStatus.UNPROCESSABLE_ENTITY
+        body["field"] = "Idempotency-Key"
     elif isinstance(error, NoModelAvailableError):
         status = HTTPStatus.SERVICE_UNAVAILABLE
     elif isinstance(error, ModelTimeoutError):
@@ -144,7 +219,7 @@ def generation_failed(error: ImageGenError) -> Response[str]:
 
 
 def not_found(error: NotFoundError) -> Response[str]:
-    message = "Not found: use POST /generate-image, GET /images or GET /."
+    message = "Not found: use POST /generate-image, POST /jobs, GET /jobs/{job_id}, GET /images or GET /."
     return _error(HTTPStatus.NOT_FOUND, {"message": message, "code": "NotFound"})
 
 

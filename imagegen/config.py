@@ -32,6 +32,10 @@ class Settings:
     bedrock_read_timeout_seconds: float = 60.0
     #: The gallery's DynamoDB index (empty: no index).
     images_table_name: str = ""
+    #: The job records (empty: no records; the worker and the jobs routes need it).
+    jobs_table_name: str = ""
+    #: API only: the prompt queue POST /jobs sends to.
+    prompt_queue_url: str = ""
     #: Queue worker only.
     dead_letter_queue_url: str = ""
     worker_concurrency: int = 10
@@ -61,6 +65,8 @@ class Settings:
             bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
             bedrock_read_timeout_seconds=float(_int(env, "BEDROCK_READ_TIMEOUT_SECONDS", 60, 1, 900)),
             images_table_name=env.get("IMAGES_TABLE_NAME", "").strip(),
+            jobs_table_name=env.get("JOBS_TABLE_NAME", "").strip(),
+            prompt_queue_url=env.get("PROMPT_QUEUE_URL", "").strip(),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             worker_concurrency=_int(env, "WORKER_CONCURRENCY", 10, 1, 100),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),

@@ -37,6 +37,18 @@ class InvalidRequestError(ImageGenError):
         self.rule = rule
 
 
+class JobNotFoundError(ImageGenError):
+    """No job has this id (never made, or its record expired)."""
+
+    code = "NotFound"
+
+
+class IdempotencyKeyMismatchError(ImageGenError):
+    """An Idempotency-Key was used before with another request body."""
+
+    code = "IdempotencyKeyMismatch"
+
+
 # ---- Bedrock ----------------------------------------------------------------------------------
 
 

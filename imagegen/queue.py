@@ -1,43 +1,58 @@
 """Queue semantics shared by every consumer of the prompt queue.
 
-A message body is a plain-text prompt (as ``aws sqs send-message --message-body "a cat"`` sends it) or a
-JSON object with ``prompt`` and the API's options. Each message ends in exactly one place:
+A message body is a plain-text prompt (as ``aws sqs send-message --message-body "a cat"`` sends it) or a JSON
+object with ``prompt`` and the API's options. Every message is a *job* (``imagegen.jobs``): its id is the
+``job_id`` message attribute when ``POST /jobs`` sent it, else its SQS ``MessageId``. Each job ends in exactly one
+place, once:
 
-* generated: PNG(s) and sidecar(s) under ``generated_images/from_queue/{message_id}-{i}``;
-* dead-lettered: sent to the DLQ, once, with ``error_code`` / ``error_message`` — a permanent failure at
-  once, a transient one on the last receive the queue allows (``max_receive_count``).
+* succeeded: at least one image (PNG + sidecar) under ``generated_images/from_queue/{job_id}-{i}``;
+* failed: no image, and the message sent to the DLQ once, with ``error_code`` / ``error_message`` — a permanent
+  failure at once, a transient one on the last receive the queue allows (``max_receive_count``).
 
-Every ending happens while holding the message's *claim* (an S3 conditional write, ``ImageStore.claim``), so
-concurrent deliveries of one message never both call the model nor end it twice; the ending is then recorded
-once, explicitly, in the message's *outcome* (``ImageStore.write_outcome``, create-only). A redelivery of an
-ended message is answered from its outcome, with no Bedrock call and no second dead letter.
+A delivery works on a job only while it holds the job's *lease* (``JobStore.claim``, a conditional write), so
+concurrent deliveries of one message never both call the model nor end it twice, and it records what it made when
+it lets go. A redelivery of an ended job is answered from its record, with no Bedrock call and no second dead letter;
+a redelivery of an unfinished one makes only the images still missing (after looking in S3 for those an earlier
+attempt stored but could not record).
 
-A transient failure raises (so the caller reports a batch item failure), after pushing the message's
-visibility out with exponential backoff so a throttled model is not hammered. A delivery that finds the claim
-held by another never changes the message's visibility and never dead-letters it for that reason; on the last
-allowed receive it waits (within its time) for the holder to record the ending, so the redrive policy cannot
-move a message that is about to be generated.
+A transient failure raises (so the caller reports a batch item failure), after pushing the message's visibility
+out with exponential backoff so a throttled model is not hammered. A delivery that finds the lease held by another
+never changes the message's visibility and never dead-letters it for that reason; on the last allowed receive it
+waits (within its time) for the holder to end the job, so the redrive policy cannot move a message that is about to
+be generated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError
-from imagegen.request import parse_json_body
-from imagegen.service import GenerationResult, ImageService
-from imagegen.storage import QUEUE_FOLDER, ImageStore
+from imagegen.jobs import (
+    AttemptRecord,
+    DeadLetter,
+    Job,
+    JobError,
+    JobImage,
+    JobStatus,
+    JobStore,
+    body_digest,
+    is_job_id,
+)
+from imagegen.request import parse_json_body, parse_request
+from imagegen.service import GenerationResult, ImageFailure, ImageService
+from imagegen.storage import QUEUE_FOLDER
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -56,6 +71,10 @@ class Outcome(enum.Enum):
     DEAD_LETTERED = "dead_lettered"
 
 
+#: The message attribute that carries a job id (POST /jobs); without it, the job id is the message id.
+JOB_ID_ATTRIBUTE = "job_id"
+
+
 @dataclass(frozen=True, slots=True)
 class QueueMessage:
     """The parts of an SQS record the worker needs."""
@@ -65,6 +84,10 @@ class QueueMessage:
     receipt_handle: str = ""
     receive_count: int = 1
     source_queue_arn: str = ""
+    #: The ``job_id`` message attribute (POST /jobs), if any.
+    job_id: str = ""
+    #: When it was sent (``SentTimestamp``, seconds), the job's ``created_at`` when the worker makes its record.
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +95,7 @@ class MessageResult:
     outcome: Outcome
     generation: GenerationResult | None = None
     error: ImageGenError | None = None
+    job_id: str = ""
 
 
 def payload_from_body(body: str) -> object:
@@ -105,6 +129,7 @@ class QueueWorker:
     def __init__(
         self,
         service: ImageService,
+        jobs: JobStore,
         sqs: SQSClient,
         dead_letter_queue_url: str,
         *,
@@ -115,154 +140,200 @@ class QueueWorker:
         pause: Callable[[float], object] = time.sleep,
     ) -> None:
         self.service = service
+        self.jobs = jobs
         self.sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
         self.retry_base_seconds = retry_base_seconds
         #: The queue's redrive ``maxReceiveCount`` (0: unknown, leave the last word to the redrive policy).
         self.max_receive_count = max_receive_count
-        #: How long a claim blocks other deliveries: at least the function timeout (Lambda's maximum: 900 s).
+        #: How long a lease blocks other deliveries: at least the function timeout (Lambda's maximum: 900 s).
         self.claim_ttl_seconds = claim_ttl_seconds
         self._clock = clock
         self._pause = pause
         self._queue_urls: dict[str, str] = {}
 
-    @property
-    def store(self) -> ImageStore:
-        return self.service.store
-
     def process(self, message: QueueMessage, *, deadline: float | None = None) -> MessageResult:
-        """Generate or dead-letter ``message`` (or answer from its recorded ending); raise to retry it later.
+        """Generate or dead-letter ``message``'s job (or answer from its record); raise to retry it later.
 
         ``deadline`` (``time.time()``) bounds how long the last allowed receive waits for another delivery."""
-        ended = self._ended(message)
-        if ended is not None:
-            return ended
-        result = self._with_claim(message)
-        return result if result is not None else self._held_by_another(message, deadline)
+        job_id = message.job_id.lower() if is_job_id(message.job_id) else message.message_id
+        result = self._attempt(message, job_id)
+        if result is _FOREIGN and job_id != message.message_id:
+            # The job_id attribute names another request's job (same id, another body): this message is a job of
+            # its own, under its message id.
+            logger.warning("message %s names job %s of another request", message.message_id, job_id)
+            job_id = message.message_id
+            result = self._attempt(message, job_id)
+        if isinstance(result, MessageResult):
+            return result
+        return self._held_by_another(message, job_id, deadline)
 
-    def _with_claim(self, message: QueueMessage) -> MessageResult | None:
-        """Process ``message`` holding its claim; ``None`` when another delivery holds it."""
-        owner = f"{message.message_id}/{uuid.uuid4()}"
-        etag = self.store.claim(stem=message.message_id, owner=owner, ttl_seconds=self.claim_ttl_seconds,
-                                folder=QUEUE_FOLDER)  # fmt: skip
-        if etag is None:
-            return None
-        try:
-            return self._process_claimed(message)
-        finally:
-            self.store.release(stem=message.message_id, etag=etag, folder=QUEUE_FOLDER)
+    def _attempt(self, message: QueueMessage, job_id: str) -> MessageResult | object:
+        """Work on the job if its lease is free: a result; ``_HELD`` while another delivery holds it."""
+        lease = f"{message.message_id}/{uuid.uuid4()}"
+        claim = self.jobs.claim(
+            job_id,
+            lease_owner=lease,
+            lease_seconds=self.claim_ttl_seconds,
+            now=self._clock(),
+            created_at=message.sent_at,
+            request_sha256=body_digest(message.body),
+        )
+        if claim.foreign:
+            return _FOREIGN
+        if claim.claimed and claim.job is not None:
+            try:
+                return self._work(message, claim.job, lease)
+            except BaseException:
+                with contextlib.suppress(ImageGenError):  # best effort: the lease expires anyway
+                    self.jobs.release(job_id, lease_owner=lease)
+                raise
+        ended = self._ended(message, claim.job)
+        return ended if ended is not None else _HELD
 
-    def _process_claimed(self, message: QueueMessage) -> MessageResult:
-        ended = self._ended(message, resend=True)  # another delivery may have ended it meanwhile
-        if ended is not None:
-            return ended
+    def _work(self, message: QueueMessage, job: Job, lease: str) -> MessageResult:
+        """Holding the lease: make the job's missing images, then record the attempt."""
+        done = {image.index for image in job.images} | {failure.index for failure in job.failures}
         try:
-            prepared = self.service.prepare(payload_from_body(message.body))
-            result = self.service.generate(prepared, request_id=message.message_id, source="queue", folder=QUEUE_FOLDER)
-        except ImageGenError as error:
+            prepared = self.service.prepare(payload_from_body(message.body), seed_key=job.job_id)
+            wanted = [index for index in range(prepared.image_count) if index not in done]
+            result = self.service.generate_images(
+                prepared,
+                stem=job.job_id,
+                source="queue",
+                folder=QUEUE_FOLDER,
+                indexes=wanted,
+                recover=job.attempts > 1,
+                cautious=job.last_error is not None and job.last_error.code == "Throttled",
+            )
+        except ImageGenError as error:  # nothing was made: the request, the chain or storage failed as a whole
             if error.transient and not self._last_attempt(message):
+                self._record(job, lease, AttemptRecord(images=job.images, failures=job.failures,
+                                                       last_error=_job_error(error)))  # fmt: skip
                 self._delay_retry(message)
                 raise
-            # Permanent, or transient on the last receive SQS allows: dead-letter it ourselves, with the
-            # reason, rather than let the redrive policy move it there without one.
-            self.dead_letter(message, error)
-            return MessageResult(Outcome.DEAD_LETTERED, error=error)
-        record = {
-            "outcome": Outcome.GENERATED.value,
-            "images": [{"key": image.key, "seed": image.seed} for image in result.images],
-            "model": result.model_id,
-            "region": result.region,
-            "at": self._clock(),
-        }
-        self.store.write_outcome(stem=message.message_id, record=record, folder=QUEUE_FOLDER)
-        return MessageResult(Outcome.GENERATED, result)
+            if job.images:  # an earlier attempt made some: the job succeeded with those
+                missing = [i for i in range(_requested(message.body)) if i not in done]
+                failures = [*job.failures, *(_job_error(error, message, index) for index in missing)]
+                return self._succeed(message, job, lease, GenerationResult(job.model, job.job_id, []), failures)
+            self._fail(message, job, lease, _job_error(error, message))
+            return MessageResult(Outcome.DEAD_LETTERED, error=error, job_id=job.job_id)
+        pending = [failure for failure in result.failures if failure.error.transient]
+        final = [_failure(failure) for failure in result.failures if not failure.error.transient]
+        if pending and not self._last_attempt(message):
+            images = [*job.images, *map(JobImage.from_stored, result.images)]
+            self._record(job, lease, AttemptRecord(images=images, failures=[*job.failures, *final],
+                                                   model=result.model_id, region=result.region,
+                                                   last_error=_job_error(pending[0].error)))  # fmt: skip
+            self._delay_retry(message)
+            raise pending[0].error
+        final += [_failure(failure, message) for failure in pending]  # the last receive: they are given up
+        if job.images or result.images:
+            return self._succeed(message, job, lease, result, [*job.failures, *final])
+        first = result.failures[0] if result.failures else None
+        reason = _failure(first, message) if first else job.failures[0] if job.failures else None
+        assert reason is not None, "an attempt that made no image has a failure"
+        self._fail(message, job, lease, reason)
+        return MessageResult(Outcome.DEAD_LETTERED, error=first.error if first else None, job_id=job.job_id)
 
-    def _ended(self, message: QueueMessage, *, resend: bool = False) -> MessageResult | None:
-        """The recorded ending, if any. A dead letter whose send was never confirmed is sent again, but only by
-        a delivery holding the claim (``resend``): its sender is gone."""
-        found = self.store.read_outcome(stem=message.message_id, folder=QUEUE_FOLDER)
-        if found is None:
+    def _succeed(
+        self, message: QueueMessage, job: Job, lease: str, result: GenerationResult, failures: list[JobError]
+    ) -> MessageResult:
+        images = [*job.images, *map(JobImage.from_stored, result.images)]
+        record = AttemptRecord(images=images, failures=failures, model=result.model_id or job.model,
+                               region=result.region or job.region, status=JobStatus.SUCCEEDED)  # fmt: skip
+        self._record(job, lease, record)
+        return MessageResult(Outcome.GENERATED, result, job_id=job.job_id)
+
+    def _record(self, job: Job, lease: str, record: AttemptRecord) -> None:
+        if not self.jobs.record(job.job_id, lease_owner=lease, attempt=record, now=self._clock()):
+            # Our lease ran out and another delivery took the job: it finds what we stored (recover) and ends it.
+            raise DeliveryInProgressError(
+                "Another delivery of this message took it over.", detail=f"lease of {job.job_id} lost"
+            )
+
+    def _ended(self, message: QueueMessage, job: Job | None) -> MessageResult | None:
+        """The job's recorded ending, if any. A dead letter whose send was never confirmed is sent again, but only
+        by a delivery that takes the lease: its sender is gone."""
+        if job is None or not job.status.ended:
             return None
-        record, etag = found
-        if record.get("outcome") == Outcome.GENERATED.value:
-            images = self.store.stored(record.get("images", []))
-            generation = GenerationResult(str(record.get("model", "")), message.message_id, images, reused=True,
-                                          region=str(record.get("region", "")))  # fmt: skip
-            return MessageResult(Outcome.ALREADY_DONE, generation)
-        if record.get("sent"):
-            return MessageResult(Outcome.ALREADY_DONE)  # dead-lettered before: nothing more to do
-        if not resend:
-            return None  # its send was never confirmed: whoever takes the claim sends it
-        self._send_dead_letter(message, record)
-        self.store.write_outcome(stem=message.message_id, record={**record, "sent": True}, folder=QUEUE_FOLDER,
-                                 replace_etag=etag)  # fmt: skip
-        return MessageResult(Outcome.DEAD_LETTERED)
+        if job.status is JobStatus.SUCCEEDED:
+            images = [self.service.store.stored(image.key, image.seed, index=image.index, width=image.width,
+                                                height=image.height) for image in job.images]  # fmt: skip
+            generation = GenerationResult(job.model, job.job_id, images, reused=True, region=job.region)
+            return MessageResult(Outcome.ALREADY_DONE, generation, job_id=job.job_id)
+        if job.dead_letter is not DeadLetter.PENDING:
+            return MessageResult(Outcome.ALREADY_DONE, job_id=job.job_id)  # dead-lettered before: nothing to do
+        lease = f"{message.message_id}/{uuid.uuid4()}"
+        taken = self.jobs.claim_dead_letter(job.job_id, lease_owner=lease, lease_seconds=self.claim_ttl_seconds,
+                                            now=self._clock())  # fmt: skip
+        if taken is None:
+            return None  # its sender still holds the lease
+        assert taken.error is not None
+        self._send_dead_letter(message, taken, lease, taken.error)
+        return MessageResult(Outcome.DEAD_LETTERED, job_id=job.job_id)
 
-    def _held_by_another(self, message: QueueMessage, deadline: float | None) -> MessageResult:
-        """Another delivery holds the claim. Leave the visibility as it is (shortening it only brings the message
+    def _held_by_another(self, message: QueueMessage, job_id: str, deadline: float | None) -> MessageResult:
+        """Another delivery holds the lease. Leave the visibility as it is (shortening it only brings the message
         back sooner, spending receives). On the last allowed receive, wait (until ``deadline``) for the holder's
-        ending, or take the claim if the holder lets go: failing now would let the redrive policy move the message
+        ending, or take the lease if the holder lets go: failing now would let the redrive policy move the message
         without its reason, or while it is being made."""
         if self._last_attempt(message) and deadline is not None:
             while self._clock() < deadline:
                 self._pause(min(1.0, max(deadline - self._clock(), 0.0)))
-                ended = self._ended(message)
+                ended = self._ended(message, self.jobs.get(job_id))
                 if ended is not None:
                     return ended
-                # The holder may have given up (a transient failure releases the claim): then this, the last
-                # delivery, ends the message itself.
-                result = self._with_claim(message)
-                if result is not None:
+                # The holder may have given up (a transient failure releases the lease): then this, the last
+                # delivery, ends the job itself.
+                result = self._attempt(message, job_id)
+                if isinstance(result, MessageResult):
                     return result
         raise DeliveryInProgressError(
-            "Another delivery of this message is being processed.", detail=f"claim held for {message.message_id}"
+            "Another delivery of this message is being processed.", detail=f"job {job_id} is leased"
         )
 
     def _last_attempt(self, message: QueueMessage) -> bool:
         return bool(self.max_receive_count) and message.receive_count >= self.max_receive_count
 
-    def dead_letter(self, message: QueueMessage, error: ImageGenError) -> None:
-        """Send ``message`` to the DLQ with its reason, once: the outcome is recorded first (create-only), so a
-        second attempt finds the first. Raises if the send fails, so nothing is lost (a retry sends it)."""
-        reason = str(error) if isinstance(error, InvalidRequestError) else error.public_message
-        if error.transient:
-            reason = f"gave up after {message.receive_count} attempts: {reason}"
-        record = {
-            "outcome": Outcome.DEAD_LETTERED.value,
-            "error_code": error.code,
-            "error_message": reason,
-            "error_detail": error.detail,
-            "receive_count": message.receive_count,
-            "sent": False,
-            "at": self._clock(),
-        }
-        etag = self.store.write_outcome(stem=message.message_id, record=record, folder=QUEUE_FOLDER)
-        if etag is None:
-            return  # ended by another delivery meanwhile
-        self._send_dead_letter(message, record)
-        self.store.write_outcome(stem=message.message_id, record={**record, "sent": True}, folder=QUEUE_FOLDER,
-                                 replace_etag=etag)  # fmt: skip
+    def _fail(self, message: QueueMessage, job: Job, lease: str, reason: JobError) -> None:
+        """End the job as failed and send the message to the DLQ with its reason, once: the ending is recorded
+        first (keeping the lease), so a second attempt finds it; the send is then confirmed. Raises if the send
+        fails (the lease is let go), so nothing is lost: the retry sends it."""
+        record = AttemptRecord(images=job.images, failures=job.failures, status=JobStatus.FAILED, error=reason,
+                               keep_lease=True, dead_letter=DeadLetter.PENDING)  # fmt: skip
+        self._record(job, lease, record)
+        self._send_dead_letter(message, job, lease, reason)
 
-    def _send_dead_letter(self, message: QueueMessage, record: Mapping[str, Any]) -> None:
+    def _send_dead_letter(self, message: QueueMessage, job: Job, lease: str, reason: JobError) -> None:
+        """Send the dead letter of ``job`` (holding its lease), then record it sent."""
         attributes: dict[str, MessageAttributeValueTypeDef] = {
-            "error_code": _text(str(record.get("error_code", ""))),
-            "error_message": _text(str(record.get("error_message", ""))),
-            "error_detail": _text(str(record.get("error_detail", ""))),
+            "error_code": _text(reason.code),
+            "error_message": _text(reason.message),
+            "error_detail": _text(reason.detail or reason.message),
             "source_message_id": _text(message.message_id),
-            "receive_count": {"DataType": "Number", "StringValue": str(int(record.get("receive_count", 1)))},
+            "job_id": _text(job.job_id),
+            "receive_count": {"DataType": "Number", "StringValue": str(message.receive_count)},
         }
         if message.source_queue_arn:
             attributes["source_queue_arn"] = _text(message.source_queue_arn)
         body = message.body or "(empty)"
         try:
-            self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=attributes)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in _REJECTED_CONTENT:
-                raise
-            # The reason must never block the dead letter: send the bare minimum SQS cannot refuse.
-            logger.warning("DLQ refused the attributes of %s (%s); sending the code only", message.message_id, exc)
-            minimal = {key: attributes[key] for key in ("error_code", "source_message_id")}
-            self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=minimal)
+            try:
+                self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body,
+                                      MessageAttributes=attributes)  # fmt: skip
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _REJECTED_CONTENT:
+                    raise
+                # The reason must never block the dead letter: send the bare minimum SQS cannot refuse.
+                logger.warning("DLQ refused the attributes of %s (%s); sending the code only", job.job_id, exc)
+                minimal = {key: attributes[key] for key in ("error_code", "source_message_id", "job_id")}
+                self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=minimal)
+        except BaseException:
+            with contextlib.suppress(ImageGenError):  # let a retry take the lease and send it
+                self.jobs.release(job.job_id, lease_owner=lease)
+            raise
+        self.jobs.dead_letter_sent(job.job_id, lease_owner=lease, now=self._clock())
 
     def _delay_retry(self, message: QueueMessage) -> None:
         """Best effort: if this fails, the queue's own visibility timeout still brings the message back."""
@@ -284,6 +355,27 @@ class QueueWorker:
             url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             self._queue_urls[queue_arn] = url
         return self._queue_urls[queue_arn]
+
+
+#: What ``_attempt`` returns when it cannot work on the job: another delivery holds it, or it is another
+#: request's.
+_HELD, _FOREIGN = object(), object()
+
+
+def _job_error(error: ImageGenError, message: QueueMessage | None = None, index: int | None = None) -> JobError:
+    return JobError.of(error, index, gave_up_after=message.receive_count if message else 0)
+
+
+def _failure(failure: ImageFailure, message: QueueMessage | None = None) -> JobError:
+    return _job_error(failure.error, message, failure.index)
+
+
+def _requested(body: str) -> int:
+    """How many images a message asks for (1 when its body cannot say)."""
+    try:
+        return parse_request(payload_from_body(body)).number_of_images or 1
+    except InvalidRequestError:
+        return 1
 
 
 #: SQS error codes for a message or attribute it will not take, whatever the retries.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +18,17 @@ from typing import TYPE_CHECKING, Any
 from imagegen.bedrock import invoke_model, make_bedrock_client
 from imagegen.chain import ModelChain, ModelEntry
 from imagegen.config import Settings
-from imagegen.errors import ModelUnavailableError, StorageError
+from imagegen.errors import (
+    ContentFilteredError,
+    ImageGenError,
+    InvalidRequestError,
+    ModelUnavailableError,
+    NoModelAvailableError,
+    StorageError,
+)
 from imagegen.index import ImageIndex, entry_from_sidecar, make_dynamodb_client
 from imagegen.models import Invocation, ModelAdapter, ModelImage, adapter_for
-from imagegen.models.base import SeedSource, random_seed
+from imagegen.models.base import SeedSource, keyed_seed, random_seed
 from imagegen.request import ImageRequest, parse_request
 from imagegen.storage import ImageStore, StoredImage, make_s3_client
 
@@ -47,6 +54,8 @@ class PreparedRequest:
     request: ImageRequest
     invocation: Invocation
     entry: ModelEntry
+    #: Seeds are drawn from this key (a job id) when the request names none, so a retry draws the same ones.
+    seed_key: str | None = None
 
     @property
     def image_count(self) -> int:
@@ -54,24 +63,49 @@ class PreparedRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageFailure:
+    """An image of the request that was not made, and why."""
+
+    index: int
+    error: ImageGenError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.error.code, "message": self.error.public_message}
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationResult:
-    """The stored images of one request, and the model that made them."""
+    """The stored images of one request (or of one attempt at a job), what was not made, and the model."""
 
     model_id: str
     request_id: str
     images: list[StoredImage]
     reused: bool = field(default=False)
     region: str = ""
+    failures: list[ImageFailure] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "images": [
-                {"s3_uri": image.s3_uri, "url": image.url, "seed": image.seed, "key": image.key}
+                {"s3_uri": image.s3_uri, "url": image.url, "seed": image.seed, "key": image.key,
+                 "index": image.index, "width": image.width, "height": image.height}
                 for image in self.images
             ],
             "model": self.model_id,
             "request_id": self.request_id,
-        }
+            "job_id": self.request_id,
+            "failures": [failure.to_dict() for failure in self.failures],
+        }  # fmt: skip
+
+    def first_error(self) -> ImageGenError | None:
+        return self.failures[0].error if self.failures else None
+
+
+#: An image that was asked for but not returned (Nova Canvas and Titan drop the ones their filter blocks).
+def _dropped() -> ContentFilteredError:
+    return ContentFilteredError(
+        "The model's content filter blocked this image.", aws_code="ImageDropped", detail="fewer images than asked"
+    )
 
 
 class ImageService:
@@ -83,7 +117,7 @@ class ImageService:
         *,
         bedrock: BedrockRuntimeClient | None = None,
         s3: S3Client | None = None,
-        seed_source: SeedSource = random_seed,
+        seed_source: SeedSource | None = None,
         count: Counter = _no_count,
         chain: ModelChain | None = None,
         index: ImageIndex | None = None,
@@ -109,46 +143,153 @@ class ImageService:
     def from_env(cls, *, count: Counter = _no_count) -> ImageService:
         return cls(Settings.from_env(), count=count)
 
-    def prepare(self, payload: object) -> PreparedRequest:
+    def prepare(self, payload: object, *, seed_key: str | None = None) -> PreparedRequest:
         """Validate a decoded JSON payload against the request schema and the current model's limits."""
         request = parse_request(payload)
-        return self._prepare_for(request, self.chain.current())
+        return self._prepare_for(request, self.chain.current(), seed_key)
 
     def generate(
         self, prepared: PreparedRequest, *, request_id: str, source: str = "api", folder: str = ""
     ) -> GenerationResult:
-        """Call the serving model and store every image under ``{folder}/{request_id}-{i}``.
+        """Every image of the request, stored under ``{folder}/{request_id}-{i}``; raises the first image's error
+        when none was made. See ``generate_images``."""
+        result = self.generate_images(prepared, stem=request_id, source=source, folder=folder)
+        error = result.first_error()
+        if not result.images and error is not None:
+            raise error
+        return result
 
-        An entry Bedrock calls unusable is marked and the request moves on to the next one at once (validated
-        again against that model). ``NoModelAvailableError`` when none is left."""
+    def generate_images(
+        self,
+        prepared: PreparedRequest,
+        *,
+        stem: str,
+        source: str = "api",
+        folder: str = "",
+        indexes: Sequence[int] | None = None,
+        recover: bool = False,
+        cautious: bool = False,
+    ) -> GenerationResult:
+        """Make and store the images ``indexes`` (default: all) of the request; keep every image made even when
+        others fail, and report those in ``failures``.
+
+        ``recover``: first look in S3 for images an earlier attempt stored without recording them (a retry).
+        ``cautious``: the model throttled this job last time; try one image alone first, and the rest only if it
+        comes back (a throttled model is not hammered with the whole request).
+
+        An entry Bedrock calls unusable is marked and the images it did not make move on to the next entry at once
+        (validated again against that model). ``NoModelAvailableError`` when no entry is left and nothing was
+        made."""
+        wanted = list(range(prepared.image_count) if indexes is None else indexes)
+        stored: list[StoredImage] = []
+        if recover:
+            found = [self.store.recover(stem=stem, index=index, folder=folder) for index in wanted]
+            stored = [image for image in found if image is not None]
+            self._index(stored)
+            wanted = [index for index, image in zip(wanted, found, strict=True) if image is None]
+        failures: dict[int, ImageGenError] = {}
+        entry = prepared.entry
+        if wanted:
+            made, failures, entry = self._make(prepared, wanted, cautious)
+            created_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            for maker in dict.fromkeys(made_entry for _, made_entry in made.values()):
+                sidecar = {
+                    "prompt": prepared.request.prompt,
+                    "negativePrompt": prepared.request.negative_prompt,
+                    "model": maker.model_id,
+                    "region": maker.region,
+                    "parameters": prepared.invocation.parameters,
+                    "request_id": stem,
+                    "source": source,
+                    "created_at": created_at,
+                }
+                images = [(index, image) for index, (image, made_entry) in sorted(made.items()) if made_entry == maker]
+                new = self.store.save(images, stem=stem, sidecar=sidecar, folder=folder)
+                self._index(new)
+                stored += new
+        stored.sort(key=lambda image: image.index)
+        model = str(stored[-1].sidecar.get("model", entry.model_id)) if stored else entry.model_id
+        region = str(stored[-1].sidecar.get("region", entry.region)) if stored else entry.region
+        return GenerationResult(
+            model_id=model,
+            request_id=stem,
+            images=stored,
+            region=region,
+            failures=[ImageFailure(index, error) for index, error in sorted(failures.items())],
+        )
+
+    def _make(
+        self, prepared: PreparedRequest, wanted: Sequence[int], cautious: bool
+    ) -> tuple[dict[int, tuple[ModelImage, ModelEntry]], dict[int, ImageGenError], ModelEntry]:
+        """Call the chain's serving entry for the images ``wanted``: what each made, what failed, the last entry."""
+        made: dict[int, tuple[ModelImage, ModelEntry]] = {}
+        failed: dict[int, ImageGenError] = {}
+        remaining = sorted(wanted)
         entry = self.chain.acquire()
-        while True:
+        while remaining:
             try:
                 if entry != prepared.entry:
-                    prepared = self._prepare_for(prepared.request, entry)
-                images = self._call(entry, prepared.invocation)
-            except ModelUnavailableError as error:
-                self.chain.mark_unavailable(entry, error)
-                entry = self.chain.acquire(after=entry)
-                continue
+                    prepared = self._prepare_for(prepared.request, entry, prepared.seed_key)
+                calls = self._adapters[entry].restrict(prepared.invocation, remaining)
+                outcomes = self._run_calls(entry, calls, cautious)
+            except InvalidRequestError as error:  # the next entry cannot serve the request as it is
+                self.chain.released(entry)
+                if not made and not failed:
+                    raise
+                failed.update(dict.fromkeys(remaining, error))
+                break
             except BaseException:
                 self.chain.released(entry)
                 raise
-            self.chain.succeeded(entry)
-            break
-        sidecar = {
-            "prompt": prepared.request.prompt,
-            "negativePrompt": prepared.request.negative_prompt,
-            "model": entry.model_id,
-            "region": entry.region,
-            "parameters": prepared.invocation.parameters,
-            "request_id": request_id,
-            "source": source,
-            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        stored = self.store.save(images, stem=request_id, sidecar=sidecar, folder=folder)
-        self._index(stored)
-        return GenerationResult(model_id=entry.model_id, request_id=request_id, images=stored, region=entry.region)
+            unavailable: list[int] = []
+            mark: ModelUnavailableError | None = None
+            answered = False
+            for call, outcome in outcomes:
+                if isinstance(outcome, ModelUnavailableError):
+                    unavailable += call.indexes
+                    mark = outcome
+                elif isinstance(outcome, ImageGenError):
+                    failed.update(dict.fromkeys(call.indexes, outcome))
+                else:
+                    answered = True
+                    made.update((index, (image, entry)) for index, image in zip(call.indexes, outcome, strict=False))
+                    failed.update((index, _dropped()) for index in call.indexes[len(outcome) :])
+            if mark is None:
+                (self.chain.succeeded if answered else self.chain.released)(entry)
+                break
+            self.chain.mark_unavailable(entry, mark)
+            remaining = sorted(unavailable)
+            try:
+                entry = self.chain.acquire(after=entry)
+            except NoModelAvailableError as error:
+                if not made and not failed:
+                    raise
+                failed.update(dict.fromkeys(remaining, error))
+                break
+        return made, failed, entry
+
+    def _run_calls(
+        self, entry: ModelEntry, calls: Sequence[Invocation], cautious: bool
+    ) -> list[tuple[Invocation, list[ModelImage] | ImageGenError]]:
+        """One InvokeModel per call, concurrently; each call's images or its error. ``cautious``: the first call
+        alone first, and the others only if it made an image (else they fail with its error, unattempted)."""
+        client, adapter = self._client(entry.region), self._adapters[entry]
+
+        def one(call: Invocation) -> list[ModelImage] | ImageGenError:
+            try:
+                return adapter.parse_response(invoke_model(client, entry.model_id, call.body), call)
+            except ImageGenError as error:
+                return error
+
+        if cautious and len(calls) > 1:
+            first = one(calls[0])
+            if isinstance(first, ImageGenError):
+                return [(calls[0], first), *((call, first) for call in calls[1:])]
+            return [(calls[0], first), *self._run_calls(entry, calls[1:], cautious=False)]
+        if len(calls) == 1:
+            return [(calls[0], one(calls[0]))]
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="model-call") as pool:
+            return list(zip(calls, pool.map(one, calls), strict=True))
 
     def _index(self, stored: list[StoredImage]) -> None:
         """Add the stored images to the gallery's index. S3 is the truth: a failure is logged and counted, never
@@ -178,21 +319,9 @@ class ImageService:
         """The adapter of ``entry`` (default: the entry that would serve a request now)."""
         return self._adapters[entry or self.chain.current()]
 
-    def _prepare_for(self, request: ImageRequest, entry: ModelEntry) -> PreparedRequest:
-        return PreparedRequest(request, self._adapters[entry].prepare(request, self._seed_source), entry)
-
-    def _call(self, entry: ModelEntry, invocation: Invocation) -> list[ModelImage]:
-        """One InvokeModel per call of the invocation (one-image models: one per image, concurrently)."""
-        client, adapter = self._client(entry.region), self._adapters[entry]
-
-        def one(call: Invocation) -> list[ModelImage]:
-            return adapter.parse_response(invoke_model(client, entry.model_id, call.body), call)
-
-        calls = invocation.calls()
-        if len(calls) == 1:
-            return one(calls[0])
-        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="model-call") as pool:
-            return [image for images in pool.map(one, calls) for image in images]
+    def _prepare_for(self, request: ImageRequest, entry: ModelEntry, seed_key: str | None = None) -> PreparedRequest:
+        seeds = self._seed_source or (keyed_seed(seed_key) if seed_key else random_seed)
+        return PreparedRequest(request, self._adapters[entry].prepare(request, seeds), entry, seed_key)
 
     def _client(self, region: str) -> BedrockRuntimeClient:
         if self._bedrock is not None:

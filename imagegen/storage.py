@@ -1,20 +1,15 @@
 """Storing generated PNGs in S3 with a JSON sidecar each, and handing out presigned GET URLs.
 
-Keys: ``{KEY_PREFIX}/generated_images/[{folder}/]{stem}-{index}.png`` and the same with ``.json``.
-The sidecar is written after its PNG, so an existing sidecar means the image is complete. A queue message's
-ending is recorded once, explicitly, in ``…/{folder}/.outcomes/{stem}.json`` (``write_outcome``).
-
-Queue consumers also *claim* a message before paying for a model call: a small object under
-``…/{folder}/.claims/{stem}`` written with ``If-None-Match: *`` (S3 conditional writes), so that two
-concurrent deliveries of one message cannot both call the model. A claim expires (``expires_at``) so a
-crashed holder never blocks a message for longer than one function timeout.
+Keys: ``{KEY_PREFIX}/generated_images/[{folder}/]{stem}-{index}.png`` and the same with ``.json``, where ``stem``
+is the job id and ``index`` the image's place in the request. The sidecar is written after its PNG, so an existing
+sidecar means the image is complete: a retry of a job whose earlier attempt stored images but could not record
+them in the job record (``imagegen.jobs``) finds them again (``recover``) instead of paying for them twice.
+Whether a job is done is never read from S3: the job record says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -34,8 +29,6 @@ if TYPE_CHECKING:
 IMAGES_FOLDER = "generated_images"
 #: Sub-folder of the images written by the queue worker (``…/generated_images/from_queue/``).
 QUEUE_FOLDER = "from_queue"
-#: Beside a folder's images: who is working on a message (claims), and how each message ended (outcomes).
-CLAIMS, OUTCOMES = ".claims", ".outcomes"
 
 
 def images_base(key_prefix: str = "") -> str:
@@ -70,8 +63,18 @@ class StoredImage:
     s3_uri: str
     url: str
     seed: int
-    #: What its sidecar holds (empty for an image found again rather than stored now).
+    #: What its sidecar holds.
     sidecar: Mapping[str, Any] = field(default_factory=dict)
+    #: Its place in the request (0 … numberOfImages - 1).
+    index: int = 0
+
+    @property
+    def width(self) -> int:
+        return int(self.sidecar.get("width", 0))
+
+    @property
+    def height(self) -> int:
+        return int(self.sidecar.get("height", 0))
 
 
 def make_s3_client(*, max_attempts: int = 3) -> S3Client:
@@ -95,91 +98,41 @@ class ImageStore:
 
     def save(
         self,
-        images: Sequence[ModelImage],
+        images: Sequence[tuple[int, ModelImage]],
         *,
         stem: str,
         sidecar: Mapping[str, Any],
         folder: str = "",
     ) -> list[StoredImage]:
-        """Upload each image, then its sidecar (``sidecar`` plus the image's own seed, key and index)."""
+        """Upload each ``(index, image)``, then its sidecar (``sidecar`` plus the image's seed, key, index, size)."""
         stored = []
-        for index, image in enumerate(images):
+        for index, image in images:
             key = self.image_key(stem, index, folder)
             width, height = png_size(image.png)
             meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket,
                     "width": width, "height": height}  # fmt: skip
             self._put(key, image.png, "image/png")
             self._put(sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
-            stored.append(replace(self._stored(key, image.seed), sidecar=meta))
+            stored.append(replace(self._stored(key, image.seed), sidecar=meta, index=index))
         return stored
 
-    def read_outcome(self, *, stem: str, folder: str = "") -> tuple[dict[str, Any], str] | None:
-        """The recorded ending of ``stem`` (a queue message) and its ETag, or ``None`` while it has none."""
+    def recover(self, *, stem: str, index: int, folder: str = "") -> StoredImage | None:
+        """Image ``index`` of ``stem`` if an earlier attempt stored it completely (its sidecar exists), else None."""
+        key = self.image_key(stem, index, folder)
         try:
-            reply = self._s3.get_object(Bucket=self.bucket, Key=self._state_key(OUTCOMES, stem, folder))
-            return json.loads(reply["Body"].read()), reply["ETag"]
+            reply = self._s3.get_object(Bucket=self.bucket, Key=sidecar_key(key))
+            meta = json.loads(reply["Body"].read())
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
                 return None
             raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
         except (BotoCoreError, ValueError) as exc:
             raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
+        return replace(self._stored(key, int(meta.get("seed", 0))), sidecar=meta, index=index)
 
-    def write_outcome(
-        self, *, stem: str, record: Mapping[str, Any], folder: str = "", replace_etag: str | None = None
-    ) -> str | None:
-        """Record how ``stem`` ended, once: create-only (``If-None-Match``), or replacing exactly the version
-        ``replace_etag`` names (``If-Match``). Its ETag, or ``None`` when another writer got there first."""
-        key = self._state_key(OUTCOMES, stem, folder)
-        body = json.dumps(record).encode()
-        condition = {"IfMatch": replace_etag} if replace_etag else {"IfNoneMatch": "*"}
-        try:
-            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, **condition)["ETag"]  # type: ignore[arg-type]
-        except ClientError as exc:
-            if _precondition_failed(exc):
-                return None
-            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-
-    def stored(self, images: Sequence[Mapping[str, Any]]) -> list[StoredImage]:
-        """``StoredImage``s (with fresh presigned URLs) for ``{"key", "seed"}`` records."""
-        return [self._stored(str(image["key"]), int(image["seed"])) for image in images]
-
-    def claim(self, *, stem: str, owner: str, ttl_seconds: int, folder: str = "") -> str | None:
-        """Take the claim on ``stem``: its ETag, or ``None`` while another owner holds an unexpired one."""
-        key = self._claim_key(stem, folder)
-        body = json.dumps({"owner": owner, "expires_at": time.time() + ttl_seconds}).encode()
-        try:
-            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")["ETag"]
-        except ClientError as exc:
-            if not _precondition_failed(exc):
-                raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-        except BotoCoreError as exc:
-            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-        try:  # held: take it over only if it has expired, and only if nobody else did first (If-Match)
-            current = self._s3.get_object(Bucket=self.bucket, Key=key)
-            if float(json.loads(current["Body"].read()).get("expires_at", 0)) > time.time():
-                return None
-            return self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfMatch=current["ETag"])["ETag"]
-        except ClientError as exc:
-            if _precondition_failed(exc) or exc.response.get("Error", {}).get("Code") == "NoSuchKey":
-                return None
-            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-        except (BotoCoreError, ValueError) as exc:
-            raise StorageError("Image storage is temporarily unavailable.", detail=str(exc)) from exc
-
-    def release(self, *, stem: str, etag: str, folder: str = "") -> None:
-        """Expire our claim now so a retry need not wait for it; best effort (it expires anyway)."""
-        body = json.dumps({"owner": None, "expires_at": 0}).encode()
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self._s3.put_object(Bucket=self.bucket, Key=self._claim_key(stem, folder), Body=body, IfMatch=etag)
-
-    def _claim_key(self, stem: str, folder: str) -> str:
-        return self._state_key(CLAIMS, stem, folder)
-
-    def _state_key(self, kind: str, stem: str, folder: str) -> str:
-        return f"{images_folder(self.key_prefix, folder)}{kind}/{stem}" + (".json" if kind == OUTCOMES else "")
+    def stored(self, key: str, seed: int, *, index: int = 0, width: int = 0, height: int = 0) -> StoredImage:
+        """A ``StoredImage`` (with fresh presigned URLs) for an image a job record lists."""
+        return replace(self._stored(key, seed), index=index, sidecar={"width": width, "height": height})
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         try:
@@ -207,8 +160,3 @@ class ImageStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_expiry_seconds
         )
         return StoredImage(key=key, s3_uri=f"s3://{self.bucket}/{key}", url=url, seed=seed)
-
-
-def _precondition_failed(exc: ClientError) -> bool:
-    # 412 when the condition fails; 409 when a concurrent conditional write to the same key is in flight.
-    return exc.response.get("Error", {}).get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}

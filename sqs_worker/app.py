@@ -23,7 +23,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagegen.config import Settings
 from imagegen.errors import ConfigurationError
-from imagegen.queue import Outcome, QueueMessage, QueueWorker, make_sqs_client
+from imagegen.index import make_dynamodb_client
+from imagegen.jobs import JobStore
+from imagegen.queue import JOB_ID_ATTRIBUTE, Outcome, QueueMessage, QueueWorker, make_sqs_client
 from imagegen.service import ImageService
 
 logger = Logger(service="imagegen-worker")
@@ -58,10 +60,13 @@ def worker() -> QueueWorker:
 @functools.cache
 def _make_worker() -> QueueWorker:
     settings = Settings.from_env()
-    if not settings.dead_letter_queue_url:
-        raise ConfigurationError("The worker is misconfigured.", detail="DEAD_LETTER_QUEUE_URL is required")
+    for name, value in (("DEAD_LETTER_QUEUE_URL", settings.dead_letter_queue_url),
+                        ("JOBS_TABLE_NAME", settings.jobs_table_name)):  # fmt: skip
+        if not value:
+            raise ConfigurationError("The worker is misconfigured.", detail=f"{name} is required")
     return QueueWorker(
         ImageService(settings, count=count),
+        JobStore(make_dynamodb_client(), settings.jobs_table_name),
         make_sqs_client(),
         settings.dead_letter_queue_url,
         retry_base_seconds=settings.retry_base_seconds,
@@ -92,12 +97,16 @@ WAIT_MARGIN_SECONDS = 5.0
 
 
 def process_record(record: SQSRecord, deadline: float | None = None) -> Outcome:
+    job_id = record.message_attributes[JOB_ID_ATTRIBUTE]
+    sent = record.attributes.get("SentTimestamp")  # absent from hand-made events
     message = QueueMessage(
         message_id=record.message_id,
         body=record.body,
         receipt_handle=record.receipt_handle,
         receive_count=int(record.attributes.approximate_receive_count or 1),
         source_queue_arn=record.event_source_arn,
+        job_id=(job_id.string_value or "") if job_id is not None else "",
+        sent_at=int(sent) / 1000 if sent and str(sent).isdigit() else None,
     )
     try:
         result = worker().process(message, deadline=deadline)
@@ -108,10 +117,11 @@ def process_record(record: SQSRecord, deadline: float | None = None) -> Outcome:
             extra={"message_id": message.message_id, "receive_count": message.receive_count},
         )
         raise
-    details: dict[str, Any] = {"outcome": result.outcome.value}
+    details: dict[str, Any] = {"outcome": result.outcome.value, "job_id": result.job_id}
     if result.generation:
         details["keys"] = [image.key for image in result.generation.images]
         details["model"] = result.generation.model_id
+        details["failed"] = [failure.to_dict() for failure in result.generation.failures]
     if result.error:
         details.update(error_code=result.error.code, error_detail=result.error.detail)
     logger.info("message handled", extra={"message_id": message.message_id, **details})

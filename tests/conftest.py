@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from moto import mock_aws
 
+from imagegen.index import make_dynamodb_client
+from imagegen.jobs import JobStore, table_definition
 from imagegen.storage import make_s3_client
 from tests.fakes import FakeBedrock
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BUCKET = "imagegen-test-bucket"
+JOBS_TABLE = "imagegen-test-jobs"
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +47,14 @@ def s3() -> Iterator[S3Client]:
         client = make_s3_client()
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         yield client
+
+
+@pytest.fixture
+def jobs(s3: S3Client) -> JobStore:
+    """The job records' table, in the same moto account as ``s3``."""
+    client = make_dynamodb_client()
+    client.create_table(**table_definition(JOBS_TABLE))
+    return JobStore(client, JOBS_TABLE)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ reply: ``{"images": [base64, ...], "error": str | null}``.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelResponseError
@@ -59,8 +59,9 @@ class AmazonImageAdapter(ModelAdapter):
         text_params: dict[str, Any] = {"text": request.prompt}
         if request.negative_prompt is not None:
             text_params["negativeText"] = request.negative_prompt
+        count = request.number_of_images or 1
         config = {
-            "numberOfImages": request.number_of_images or 1,
+            "numberOfImages": count,
             "quality": request.quality or "standard",
             "cfgScale": request.cfg_scale if request.cfg_scale is not None else self.default_cfg_scale,
             "width": width,
@@ -68,7 +69,15 @@ class AmazonImageAdapter(ModelAdapter):
             "seed": seed,
         }
         body = {"taskType": "TEXT_IMAGE", "textToImageParams": text_params, "imageGenerationConfig": config}
-        return Invocation(body=body, seed=seed, parameters=dict(config))
+        return Invocation(body=body, seed=seed, parameters=dict(config), indexes=tuple(range(count)))
+
+    def restrict(self, invocation: Invocation, indexes: Sequence[int]) -> tuple[Invocation, ...]:
+        """One call making only ``indexes`` (the same body and seed, fewer images)."""
+        if not indexes:
+            return ()
+        config = {**invocation.body["imageGenerationConfig"], "numberOfImages": len(indexes)}
+        body = {**invocation.body, "imageGenerationConfig": config}
+        return (Invocation(body=body, seed=invocation.seed, parameters=invocation.parameters, indexes=tuple(indexes)),)
 
     def parse_response(self, payload: Mapping[str, Any], invocation: Invocation) -> list[ModelImage]:
         images = payload.get("images") or []

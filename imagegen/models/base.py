@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,13 @@ def random_seed(upper: int) -> int:
     return secrets.randbelow(upper + 1)
 
 
+def keyed_seed(key: str) -> SeedSource:
+    """Picks the same seed for the same ``key`` (a job id): a retry of a job's missing images draws the seeds the
+    first attempt would have drawn."""
+    value = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return lambda upper: value % (upper + 1)
+
+
 #: Images one request may ask for, on every model (one-image models make that many calls).
 MAX_IMAGES = 5
 
@@ -33,12 +41,14 @@ class Invocation:
     """Everything needed to call the model, plus the resolved parameters for the sidecar.
 
     ``body`` is the first (usually only) call; a model that makes one image per call gets one more
-    ``Invocation`` per further image in ``more`` (seed + 1, seed + 2, …)."""
+    ``Invocation`` per further image in ``more`` (seed + 1, seed + 2, …). ``indexes`` are the images of the
+    request (0 … numberOfImages - 1) that this call makes, in the order the model returns them."""
 
     body: dict[str, Any]
     seed: int
     parameters: dict[str, Any]
     more: tuple[Invocation, ...] = ()
+    indexes: tuple[int, ...] = (0,)
 
     def calls(self) -> tuple[Invocation, ...]:
         """Every InvokeModel call this request needs, in image order."""
@@ -76,6 +86,13 @@ class ModelAdapter(ABC):
     @abstractmethod
     def parse_response(self, payload: Mapping[str, Any], invocation: Invocation) -> list[ModelImage]:
         """Extract images; blocked or empty output raises, never returns an empty list."""
+
+    def restrict(self, invocation: Invocation, indexes: Sequence[int]) -> tuple[Invocation, ...]:
+        """The calls that make only the images ``indexes`` of ``invocation`` (a retry of the missing ones). Here:
+        the calls of one image each, kept as they were (same seeds); a model making several images in one call
+        overrides this."""
+        wanted = set(indexes)
+        return tuple(call for call in invocation.calls() if set(call.indexes) <= wanted)
 
     # ---- shared checks ------------------------------------------------------------------------
 

@@ -47,11 +47,12 @@ class StabilityAdapter(ModelAdapter):
         aspect_ratio = self._aspect_ratio(request.width, request.height)
         seed = self.pick_seed(request, seed_source)
         count = request.number_of_images or 1
-        calls = [self._call(request, aspect_ratio, (seed + index) % (self.max_seed + 1)) for index in range(count)]
+        calls = [self._call(request, aspect_ratio, (seed + index) % (self.max_seed + 1), index)
+                 for index in range(count)]  # fmt: skip
         parameters = {"aspect_ratio": aspect_ratio, "seed": seed, "output_format": "png", "numberOfImages": count}
-        return Invocation(body=calls[0].body, seed=seed, parameters=parameters, more=tuple(calls[1:]))
+        return Invocation(body=calls[0].body, seed=seed, parameters=parameters, more=tuple(calls[1:]), indexes=(0,))
 
-    def _call(self, request: ImageRequest, aspect_ratio: str, seed: int) -> Invocation:
+    def _call(self, request: ImageRequest, aspect_ratio: str, seed: int, index: int) -> Invocation:
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": aspect_ratio,
@@ -62,7 +63,7 @@ class StabilityAdapter(ModelAdapter):
             body["mode"] = "text-to-image"
         if request.negative_prompt is not None:
             body["negative_prompt"] = request.negative_prompt
-        return Invocation(body=body, seed=seed, parameters={})
+        return Invocation(body=body, seed=seed, parameters={}, indexes=(index,))
 
     def _aspect_ratio(self, width: int | None, height: int | None) -> str:
         if width is None and height is None:

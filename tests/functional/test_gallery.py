@@ -16,6 +16,7 @@ import pytest
 from generate_image import app
 from imagegen.config import Settings
 from imagegen.index import ImageIndex, make_dynamodb_client, table_definition
+from imagegen.jobs import JobStore
 from imagegen.queue import QueueMessage, QueueWorker, make_sqs_client
 from tests.conftest import BUCKET
 from tests.fakes import FakeBedrock, FakeLambdaContext, api_event, make_service
@@ -60,9 +61,9 @@ def post(prompt: str, request_id: str, **options: Any) -> dict[str, Any]:
     return reply
 
 
-def test_images_from_the_api_and_the_queue_are_listed_newest_first(service: Any, s3: S3Client) -> None:
+def test_images_from_the_api_and_the_queue_are_listed_newest_first(service: Any, s3: S3Client, jobs: JobStore) -> None:
     post("a red fox", "req-1", seed=5)
-    worker = QueueWorker(service, make_sqs_client(), "unused")
+    worker = QueueWorker(service, jobs, make_sqs_client(), "unused")
     assert worker.process(QueueMessage("msg-1", '{"prompt": "a blue whale", "seed": 6}')).outcome.value == "generated"
     post("a green frog", "req-2", seed=7, width=1152, height=768)
     status, body, _ = get("/images")

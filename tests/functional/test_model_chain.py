@@ -15,6 +15,7 @@ from generate_image import app as api_app
 from imagegen.chain import ModelChain
 from imagegen.config import Settings
 from imagegen.errors import ModelUnavailableError, TransientBedrockError
+from imagegen.jobs import JobStore
 from imagegen.queue import QueueMessage, QueueWorker, make_sqs_client
 from imagegen.service import ImageService
 from sqs_worker import app as worker_app
@@ -217,9 +218,9 @@ def queue(s3: S3Client) -> Iterator[tuple[str, str, str]]:
     yield queue_url, queue_arn, dlq_url
 
 
-def _worker(s3: S3Client, bedrock: FakeBedrock, dlq_url: str, **kwargs: Any) -> QueueWorker:
+def _worker(s3: S3Client, jobs: JobStore, bedrock: FakeBedrock, dlq_url: str, **kwargs: Any) -> QueueWorker:
     service = make_service(Settings(bucket_name=BUCKET), bedrock, s3)
-    return QueueWorker(service, make_sqs_client(), dlq_url, **kwargs)
+    return QueueWorker(service, jobs, make_sqs_client(), dlq_url, **kwargs)
 
 
 def _records(queue_url: str, queue_arn: str, bodies: list[str]) -> dict[str, Any]:
@@ -240,10 +241,10 @@ def _records(queue_url: str, queue_arn: str, bodies: list[str]) -> dict[str, Any
 
 
 def test_a_cold_worker_pays_one_failed_call_for_an_end_of_life_primary(
-    s3: S3Client, bedrock: FakeBedrock, queue: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+    s3: S3Client, jobs: JobStore, bedrock: FakeBedrock, queue: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue_url, queue_arn, dlq_url = queue
-    worker = _worker(s3, bedrock, dlq_url)
+    worker = _worker(s3, jobs, bedrock, dlq_url)
 
     def end_of_life_once_the_others_wait(body: dict[str, Any]) -> dict[str, Any]:
         # The probe answers only when the nine other records of the batch are waiting for it: without one probe
@@ -276,11 +277,11 @@ def test_the_cool_down_ends_with_one_more_try_of_the_primary(s3: S3Client, bedro
 
 
 def test_no_usable_model_on_the_queue_is_retried_then_dead_lettered_with_that_reason(
-    s3: S3Client, bedrock: FakeBedrock, queue: tuple[str, str, str]
+    s3: S3Client, jobs: JobStore, bedrock: FakeBedrock, queue: tuple[str, str, str]
 ) -> None:
     queue_url, queue_arn, dlq_url = queue
     bedrock.by_model = {TITAN: UNAVAILABLE["end of life"], CORE: UNAVAILABLE["not offered in this region"]}
-    worker = _worker(s3, bedrock, dlq_url, max_receive_count=3)
+    worker = _worker(s3, jobs, bedrock, dlq_url, max_receive_count=3)
     [record] = _records(queue_url, queue_arn, ["a cat in space"])["Records"]
     message = QueueMessage(record["messageId"], record["body"], record["receiptHandle"], 1, queue_arn)
     with pytest.raises(TransientBedrockError) as caught:  # retried later, with backoff

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from imagegen.config import Settings
 from imagegen.errors import DeliveryInProgressError, InvalidRequestError, TransientBedrockError
+from imagegen.jobs import JobStore
 from imagegen.queue import Outcome, QueueMessage, QueueWorker, _text, make_sqs_client
 from tests.conftest import BUCKET
 from tests.fakes import FakeBedrock, b64png, client_error, make_service, titan_reply
@@ -28,7 +29,8 @@ NOVA = "amazon.nova-canvas-v1:0"
 class Queue:
     """A prompt queue and its DLQ on moto, and what the worker did to message visibility."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: JobStore) -> None:
+        self.jobs = jobs
         self.sqs: SQSClient = make_sqs_client()
         self.dlq_url = self.sqs.create_queue(QueueName="prompts-dlq")["QueueUrl"]
         self.url = self.sqs.create_queue(QueueName="prompts")["QueueUrl"]
@@ -55,13 +57,13 @@ class Queue:
 
 
 @pytest.fixture
-def queue(s3: S3Client) -> Iterator[Queue]:
-    yield Queue()
+def queue(s3: S3Client, jobs: JobStore) -> Iterator[Queue]:
+    yield Queue(jobs)
 
 
 def worker(s3: S3Client, queue: Queue, bedrock: FakeBedrock, *, model_id: str | None = None) -> QueueWorker:
     settings = Settings(bucket_name=BUCKET, model_id=model_id) if model_id else Settings(bucket_name=BUCKET)
-    return QueueWorker(make_service(settings, bedrock, s3), queue.sqs, queue.dlq_url, max_receive_count=5)
+    return QueueWorker(make_service(settings, bedrock, s3), queue.jobs, queue.sqs, queue.dlq_url, max_receive_count=5)
 
 
 def pngs(s3: S3Client) -> list[str]:
@@ -281,7 +283,9 @@ def test_a_refused_reason_still_dead_letters_the_message(
     assert qw.process(message).outcome is Outcome.DEAD_LETTERED
     assert len(sends) == 2
     [letter] = queue.dead_letters()
-    assert letter == {"error_code": "InvalidRequest", "source_message_id": message.message_id}
+    # The minimum SQS cannot refuse: the code, and the ids to find the message and its job record.
+    assert letter == {"error_code": "InvalidRequest", "source_message_id": message.message_id,
+                      "job_id": message.message_id}  # fmt: skip
 
 
 def test_user_text_in_a_reason_is_quoted_short(s3: S3Client, queue: Queue) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from imagegen.config import Settings
 from imagegen.index import ImageIndex, make_dynamodb_client, table_definition
+from imagegen.jobs import JobStore
 from imagegen.queue import QueueMessage, QueueWorker, make_sqs_client
 from imagegen_cli.main import main
 from imagegen_cli.reindex import PROGRESS_EVERY, reindex
@@ -22,14 +23,14 @@ TABLE = "imagegen-reindex-test"
 
 
 @pytest.fixture
-def stored(s3: S3Client) -> list[str]:
+def stored(s3: S3Client, jobs: JobStore) -> list[str]:
     """Images from the API and the queue, stored while the index was down (no table yet)."""
     service = make_service(Settings(bucket_name=BUCKET, key_prefix="candidate"), FakeBedrock(), s3)
     prompts = []
     for index in range(3):
         prompts.append(f"api picture {index}")
         service.generate(service.prepare({"prompt": prompts[-1], "numberOfImages": 2}), request_id=f"req-{index}")
-    worker = QueueWorker(service, make_sqs_client(), "unused")
+    worker = QueueWorker(service, jobs, make_sqs_client(), "unused")
     prompts.append("queue picture")
     assert worker.process(QueueMessage("msg-1", "queue picture")).outcome.value == "generated"
     return prompts

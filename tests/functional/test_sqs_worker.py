@@ -12,6 +12,7 @@ import pytest
 
 from imagegen.config import Settings
 from imagegen.errors import DeliveryInProgressError, InvalidRequestError, TransientBedrockError
+from imagegen.jobs import JobStore
 from imagegen.queue import (
     Outcome,
     QueueMessage,
@@ -90,7 +91,7 @@ class QueueEnv:
 
 
 @pytest.fixture
-def env(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueueEnv]:
+def env(s3: S3Client, jobs: JobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueueEnv]:
     sqs = make_sqs_client()
     dlq_url = sqs.create_queue(QueueName="prompts-dlq")["QueueUrl"]
     queue_url = sqs.create_queue(QueueName="prompts", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
@@ -100,7 +101,7 @@ def env(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueueEnv]:
     sqs.meta.events.register(
         "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: changes.append(dict(params))
     )
-    worker = QueueWorker(make_service(Settings(bucket_name=BUCKET), bedrock, s3), sqs, dlq_url)
+    worker = QueueWorker(make_service(Settings(bucket_name=BUCKET), bedrock, s3), jobs, sqs, dlq_url)
     monkeypatch.setattr(app, "worker", lambda: worker)
     yield QueueEnv(sqs, s3, bedrock, queue_url, queue_arn, dlq_url, changes)
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 )
 def test_keys_live_under_the_prefix(s3: S3Client, prefix: str, folder: str, expected: str) -> None:
     store = ImageStore(s3, BUCKET, prefix)
-    [stored] = store.save([ModelImage(make_png(), 7)], stem="req-1", sidecar={"prompt": "p"}, folder=folder)
+    [stored] = store.save([(0, ModelImage(make_png(), 7))], stem="req-1", sidecar={"prompt": "p"}, folder=folder)
     assert stored.key == expected
     assert stored.s3_uri == f"s3://{BUCKET}/{expected}"
     obj = s3.get_object(Bucket=BUCKET, Key=expected)
@@ -37,7 +37,7 @@ def test_keys_live_under_the_prefix(s3: S3Client, prefix: str, folder: str, expe
 
 def test_each_image_gets_a_sidecar_with_its_own_seed(s3: S3Client) -> None:
     store = ImageStore(s3, BUCKET)
-    images = [ModelImage(make_png(), 1), ModelImage(make_png(4, 4), 2)]
+    images = [(0, ModelImage(make_png(), 1)), (1, ModelImage(make_png(4, 4), 2))]
     store.save(images, stem="req-2", sidecar={"prompt": "a cat", "model": "m", "request_id": "req-2"})
     sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key="generated_images/req-2-1.json")["Body"].read())
     assert sidecar == {
@@ -55,7 +55,7 @@ def test_each_image_gets_a_sidecar_with_its_own_seed(s3: S3Client) -> None:
 
 def test_presigned_url_points_at_the_object_and_expires(s3: S3Client) -> None:
     store = ImageStore(s3, BUCKET, url_expiry_seconds=900)
-    [stored] = store.save([ModelImage(make_png(), 1)], stem="req-3", sidecar={})
+    [stored] = store.save([(0, ModelImage(make_png(), 1))], stem="req-3", sidecar={})
     url = urlparse(stored.url)
     assert url.path.endswith("/generated_images/req-3-0.png")
     query = parse_qs(url.query)
@@ -63,47 +63,24 @@ def test_presigned_url_points_at_the_object_and_expires(s3: S3Client) -> None:
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
 
 
-def test_an_ending_is_recorded_once_explicitly_never_inferred_from_the_images(s3: S3Client) -> None:
+def test_images_are_stored_at_their_own_index(s3: S3Client) -> None:
     store = ImageStore(s3, BUCKET)
-    assert store.read_outcome(stem="msg-1", folder="from_queue") is None
-    store.save([ModelImage(make_png(), 5)], stem="msg-1", sidecar={}, folder="from_queue")
-    assert store.read_outcome(stem="msg-1", folder="from_queue") is None  # stored images are not an ending
-    record = {"outcome": "generated", "images": [{"key": "generated_images/from_queue/msg-1-0.png", "seed": 5}]}
-    etag = store.write_outcome(stem="msg-1", record=record, folder="from_queue")
-    assert etag is not None
-    # Create-only: a second writer finds the first and changes nothing.
-    assert store.write_outcome(stem="msg-1", record={"outcome": "dead_lettered"}, folder="from_queue") is None
-    found = store.read_outcome(stem="msg-1", folder="from_queue")
-    assert found is not None and found[0] == record
-    [image] = store.stored(found[0]["images"])
-    assert (image.key, image.seed) == ("generated_images/from_queue/msg-1-0.png", 5)
-    assert s3.head_object(Bucket=BUCKET, Key="generated_images/from_queue/.outcomes/msg-1.json")
-    # Replacing needs the exact version read.
+    [stored] = store.save([(3, ModelImage(make_png(), 9))], stem="req-4", sidecar={})
+    assert (stored.key, stored.index, stored.seed) == ("generated_images/req-4-3.png", 3, 9)
     assert (
-        store.write_outcome(stem="msg-1", record={**record, "x": 1}, folder="from_queue", replace_etag='"stale"')
-        is None
+        json.loads(s3.get_object(Bucket=BUCKET, Key="generated_images/req-4-3.json")["Body"].read())["image_index"] == 3
     )
-    assert store.write_outcome(stem="msg-1", record={**record, "x": 1}, folder="from_queue", replace_etag=etag)
 
 
-def test_a_claim_is_exclusive_until_released_or_expired(s3: S3Client) -> None:
+def test_an_image_stored_completely_is_recovered_and_a_missing_one_is_not(s3: S3Client) -> None:
     store = ImageStore(s3, BUCKET)
-    first = store.claim(stem="msg-9", owner="a", ttl_seconds=300, folder="from_queue")
-    assert first is not None
-    assert store.claim(stem="msg-9", owner="b", ttl_seconds=300, folder="from_queue") is None
-    store.release(stem="msg-9", etag=first, folder="from_queue")
-    second = store.claim(stem="msg-9", owner="b", ttl_seconds=0, folder="from_queue")  # expires at once
-    assert second is not None
-    assert store.claim(stem="msg-9", owner="c", ttl_seconds=300, folder="from_queue") is not None
-    assert s3.head_object(Bucket=BUCKET, Key="generated_images/from_queue/.claims/msg-9")
-
-
-def test_only_one_of_two_takeovers_of_an_expired_claim_wins(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = ImageStore(s3, BUCKET)
-    assert store.claim(stem="msg-10", owner="dead", ttl_seconds=0) is not None
-    stale = s3.get_object(Bucket=BUCKET, Key="generated_images/.claims/msg-10")
-    # Both contenders read the same expired claim; the first If-Match write wins, the second must lose.
-    assert store.claim(stem="msg-10", owner="a", ttl_seconds=300) is not None
-    with pytest.raises(Exception, match="PreconditionFailed"):
-        s3.put_object(Bucket=BUCKET, Key="generated_images/.claims/msg-10", Body=b"{}", IfMatch=stale["ETag"])
-    assert store.claim(stem="msg-10", owner="b", ttl_seconds=300) is None
+    store.save([(1, ModelImage(make_png(6, 6), 42))], stem="job-1", sidecar={"model": "m"}, folder="from_queue")
+    found = store.recover(stem="job-1", index=1, folder="from_queue")
+    assert found is not None
+    assert (found.key, found.index, found.seed, found.width, found.height) == (
+        "generated_images/from_queue/job-1-1.png", 1, 42, 6, 6)  # fmt: skip
+    assert found.sidecar["model"] == "m"
+    assert store.recover(stem="job-1", index=0, folder="from_queue") is None
+    # A PNG without its sidecar is not complete (the sidecar is written after the PNG).
+    s3.put_object(Bucket=BUCKET, Key="generated_images/from_queue/job-1-2.png", Body=make_png())
+    assert store.recover(stem="job-1", index=2, folder="from_queue") is None
