@@ -1,4 +1,4 @@
-"""``python -m local_stack.moto_service --port 0``: a moto server (S3, SQS) in a process of its own.
+"""``python -m local_stack.moto_service --port 0``: a moto server (S3, SQS, DynamoDB) in a process of its own.
 
 Its first stdout line is ``ready <endpoint url>`` (it may have picked a free port); SIGTERM stops it.
 """
@@ -18,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     from moto.server import ThreadedMotoServer  # heavy import: only in this process
+
+    from local_stack.moto_fidelity import atomic_dynamodb_writes
+
+    atomic_dynamodb_writes()  # conditional writes as DynamoDB applies them: one item write at a time
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)

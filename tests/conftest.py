@@ -11,6 +11,7 @@ from moto import mock_aws
 from imagegen.index import make_dynamodb_client
 from imagegen.jobs import JobStore, table_definition
 from imagegen.storage import make_s3_client
+from local_stack.moto_fidelity import atomic_dynamodb_writes
 from tests.fakes import FakeBedrock
 
 if TYPE_CHECKING:
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
 
 BUCKET = "imagegen-test-bucket"
 JOBS_TABLE = "imagegen-test-jobs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def atomic_moto_writes() -> None:
+    """moto's DynamoDB writes made atomic, as DynamoDB's are (local_stack/moto_fidelity.py)."""
+    atomic_dynamodb_writes()
 
 
 @pytest.fixture(autouse=True)
