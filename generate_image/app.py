@@ -119,12 +119,12 @@ def generate_image() -> dict[str, Any]:
 @tracer.capture_method
 def create_job() -> Response[str]:
     """Validate and queue a job; 202 with its id and where to follow it."""
-    key = parse_idempotency_key(app.current_event.get_header_value("Idempotency-Key", case_sensitive=False))
+    key = parse_idempotency_key(app.current_event.headers.get("Idempotency-Key"))  # headers: case-insensitive
     submitted = jobs().submit(parse_json_body(_raw_body()), owner=_owner(), idempotency_key=key)
     job_id = submitted.job.job_id
     if submitted.created:
         metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
-    logger.info("job submitted", extra={"job_id": job_id, "created": submitted.created})
+    logger.info("job submitted", extra={"job_id": job_id, "new_job": submitted.created})
     url = _status_url(job_id)
     body = {"job_id": job_id, "status": submitted.job.status.value, "status_url": url}
     return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
@@ -140,8 +140,8 @@ def get_job(job_id: str) -> dict[str, Any]:
 def _status_url(job_id: str) -> str:
     """``GET /jobs/{job_id}`` on the host and stage this request came to."""
     event = app.current_event
-    host = event.request_context.domain_name or event.get_header_value("Host", default_value="localhost")
-    scheme = event.get_header_value("X-Forwarded-Proto", default_value="https", case_sensitive=False)
+    host = event.request_context.domain_name or event.headers.get("Host") or "localhost"
+    scheme = event.headers.get("X-Forwarded-Proto") or "https"
     return f"{scheme}://{host}/{event.request_context.stage}/jobs/{job_id}"
 
 

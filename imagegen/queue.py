@@ -38,7 +38,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError
+from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError, StorageError
 from imagegen.jobs import (
     AttemptRecord,
     DeadLetter,
@@ -333,7 +333,12 @@ class QueueWorker:
             with contextlib.suppress(ImageGenError):  # let a retry take the lease and send it
                 self.jobs.release(job.job_id, lease_owner=lease)
             raise
-        self.jobs.dead_letter_sent(job.job_id, lease_owner=lease, now=self._clock())
+        try:
+            self.jobs.dead_letter_sent(job.job_id, lease_owner=lease, now=self._clock())
+        except StorageError as error:
+            # Sent, but not recorded: report success all the same, so the message is deleted and no redelivery
+            # sends it again (the record stays "pending", which only a redelivery reads).
+            logger.warning("dead letter of %s sent but not recorded: %s", job.job_id, error.detail)
 
     def _delay_retry(self, message: QueueMessage) -> None:
         """Best effort: if this fails, the queue's own visibility timeout still brings the message back."""

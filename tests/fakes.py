@@ -81,28 +81,42 @@ class FakeBedrock:
 
 
 def api_event(
-    body: str | None, *, path: str = "/generate-image", method: str = "POST", request_id: str = "req-0001"
+    body: str | None,
+    *,
+    path: str = "/generate-image",
+    method: str = "POST",
+    request_id: str = "req-0001",
+    resource: str | None = None,
+    headers: dict[str, str] | None = None,
+    api_key_id: str = "key-id-1",
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event as the Lambda integration delivers it."""
     return {
-        "resource": path,
+        "resource": resource or path,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "x-api-key": "test-key"},
+        "headers": {
+            "Content-Type": "application/json",
+            "x-api-key": "test-key",
+            "Host": "abc.example",
+            "X-Forwarded-Proto": "https",
+            **(headers or {}),
+        },
         "multiValueHeaders": {},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path,
+            "resourcePath": resource or path,
+            "domainName": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
             "httpMethod": method,
             "path": f"/Prod{path}",
             "stage": "Prod",
             "requestId": request_id,
             "accountId": "123456789012",
             "apiId": "abcdef1234",
-            "identity": {"sourceIp": "127.0.0.1", "apiKey": "test-key"},
+            "identity": {"sourceIp": "127.0.0.1", "apiKey": "test-key", "apiKeyId": api_key_id},
         },
         "body": body,
         "isBase64Encoded": False,
