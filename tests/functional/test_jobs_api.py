@@ -40,7 +40,7 @@ class Api:
     def messages(self) -> list[dict[str, Any]]:
         got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                        MessageAttributeNames=["All"], VisibilityTimeout=0)  # fmt: skip
-        return got.get("Messages", [])
+        return [dict(message) for message in got.get("Messages", [])]
 
     def records(self) -> list[dict[str, Any]]:
         return self.jobs.dynamodb.scan(TableName=self.jobs.table_name)["Items"]
