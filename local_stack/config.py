@@ -30,6 +30,7 @@ class StackConfig:
     api_key: str = "local-api-key"
     bucket: str = "imagegen-local-images"
     images_table: str = "imagegen-local-images-index"
+    jobs_table: str = "imagegen-local-jobs"
     key_prefix: str = ""
     queue_name: str = "imagegen-prompts"
     model_id: str = DEFAULT_MODEL_ID
@@ -77,12 +78,18 @@ class StackEndpoints:
     dlq_url: str
     bucket: str
     images_table: str
+    jobs_table: str
     aws_endpoint_url: str
     bedrock_endpoint_url: str
     region: str
     key_prefix: str
     worker_admin_url: str
     log_dir: str
+
+    @property
+    def stage_url(self) -> str:
+        """The API's stage: ``{stage_url}/jobs``, ``{stage_url}/images``, the page at ``{stage_url}/``."""
+        return self.api_url.removesuffix("/generate-image")
 
     def client(self, service_name: str) -> Any:
         """A boto3 client for this stack's moto server (S3, SQS)."""

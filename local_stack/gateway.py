@@ -15,6 +15,7 @@ import argparse
 import base64
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack.lambda_runtime import InvocationTimeout, LocalFunction, load_handler, serve_until_signalled
 
@@ -38,15 +39,31 @@ API_HANDLER = "generate_image.app:lambda_handler"
 
 @dataclass(frozen=True)
 class Route:
-    """One method on one resource of the REST API, as template.yaml declares it."""
+    """One method on one resource of the REST API, as template.yaml declares it (``{name}``: a path parameter)."""
 
     method: str
     resource: str
     api_key_required: bool = True
 
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters when ``method`` and ``path`` (without the stage) are this route, else ``None``."""
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
+        found = re.fullmatch(pattern, path)
+        return {name: unquote(value) for name, value in found.groupdict().items()} if found else None
+
 
 #: template.yaml's API: the page is public; everything it fetches needs the key.
-ROUTES = (Route("POST", "/generate-image"), Route("GET", "/images"), Route("GET", "/", api_key_required=False))
+ROUTES = (
+    Route("POST", "/generate-image"),
+    Route("POST", "/jobs"),
+    Route("GET", "/jobs/{job_id}"),
+    Route("GET", "/images"),
+    Route("GET", "/", api_key_required=False),
+)
+#: The id API Gateway reports for the local API key (``requestContext.identity.apiKeyId``): a job's owner.
+LOCAL_API_KEY_ID = "local-api-key-id"
 
 
 class _GatewayServer(ThreadingHTTPServer):
@@ -76,11 +93,16 @@ class LocalApiGateway:
         self.function = function
         self.api_key = api_key
         self.stage = stage
-        self.routes = {(route.method, f"/{stage}{route.resource}"): route for route in routes}
+        self.routes = tuple(routes)
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
         self._server = _GatewayServer((host, port), _handler_class(self))
         self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host!s}:{port}"
 
     @property
     def stage_url(self) -> str:
@@ -108,15 +130,17 @@ class LocalApiGateway:
         request_id = str(uuid.uuid4())
         split = urlsplit(raw_path)
         path = split.path if split.path != f"/{self.stage}" else f"/{self.stage}/"  # the stage root is "/"
-        route = self.routes.get((method, path))
-        if route is None:
+        found = self._route(method, path)
+        if found is None:
             return _json(403, {"message": "Missing Authentication Token"}, request_id)
+        route, path_parameters = found
         lowered = {name.lower(): value for name, value in headers.items()}
         if route.api_key_required and lowered.get("x-api-key") != self.api_key:
             return _json(403, {"message": "Forbidden"}, request_id)
         if len(body) > self.max_payload_bytes:
             return _json(413, {"message": "Request Too Long"}, request_id)
         event = self._event(route, path, split.query, dict(headers), body, request_id=request_id)
+        event["pathParameters"] = path_parameters or None
         try:
             result = self.function.invoke(event, timeout_seconds=self.integration_timeout_seconds)
         except InvocationTimeout:
@@ -125,6 +149,15 @@ class LocalApiGateway:
             logger.exception("integration failed")
             return _json(502, {"message": "Internal server error"}, request_id)
         return _from_proxy_result(result, request_id)
+
+    def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        if not path.startswith(f"/{self.stage}/"):
+            return None
+        for route in self.routes:
+            parameters = route.match(method, path.removeprefix(f"/{self.stage}"))
+            if parameters is not None:
+                return route, parameters
+        return None
 
     def _event(
         self, route: Route, path: str, query: str, headers: dict[str, str], body: bytes, *, request_id: str
@@ -136,6 +169,7 @@ class LocalApiGateway:
             text, is_base64 = base64.b64encode(body).decode(), True
         now = datetime.now(UTC)
         resource_path = path.removeprefix(f"/{self.stage}")
+        headers = {**headers, "X-Forwarded-Proto": "http"}  # API Gateway says how the client connected
         return {
             "resource": route.resource,
             "path": resource_path,
@@ -158,12 +192,22 @@ class LocalApiGateway:
                 "requestTimeEpoch": int(now.timestamp() * 1000),
                 "accountId": "000000000000",
                 "apiId": "local",
+                "domainName": _host(headers) or self.host,
                 "protocol": "HTTP/1.1",
-                "identity": {"sourceIp": "127.0.0.1", "apiKey": self.api_key, "userAgent": headers.get("User-Agent")},
+                "identity": {
+                    "sourceIp": "127.0.0.1",
+                    "apiKey": self.api_key,
+                    "apiKeyId": LOCAL_API_KEY_ID if route.api_key_required else None,
+                    "userAgent": headers.get("User-Agent"),
+                },
             },
             "body": text if body else None,
             "isBase64Encoded": is_base64,
         }
+
+
+def _host(headers: Mapping[str, str]) -> str | None:
+    return next((value for name, value in headers.items() if name.lower() == "host"), None)
 
 
 def _json(status: int, payload: dict[str, Any], request_id: str) -> HttpReply:

@@ -3,8 +3,8 @@
 ``LocalStack.start()`` brings up, each in a process of its own and all on loopback, as they are separate
 services in AWS:
 
-* ``moto`` — a moto server (S3, SQS, DynamoDB): the bucket, the gallery's index table, and the prompt queue with
-  a redrive policy to its dead-letter queue;
+* ``moto`` — a moto server (S3, SQS, DynamoDB): the bucket, the gallery's index table, the job records table, and
+  the prompt queue with a redrive policy to its dead-letter queue;
 * ``bedrock`` — the Bedrock emulator (``python -m bedrock_emulator``);
 * ``api`` — a local API Gateway in front of the real ``generate_image`` handler (``local_stack.gateway``);
 * ``worker`` — Lambda's SQS event-source semantics feeding the real ``sqs_worker`` handler
@@ -28,6 +28,8 @@ from typing import Any, Self
 from bedrock_emulator import LISTENING
 from bedrock_emulator.admin import EmulatorAdmin
 from imagegen.index import table_definition
+from imagegen.jobs import TTL_ATTRIBUTE
+from imagegen.jobs import table_definition as jobs_table_definition
 from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
 from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module
 
@@ -102,14 +104,13 @@ class LocalStack:
         self.emulator = EmulatorAdmin(bedrock_url)
         queue_url, self._queue_arn, dlq_url = self._create_resources(aws_url)
 
-        handler_env = self._handler_environment(aws_url, bedrock_url, dlq_url)
         api = self._service(
             "api",
             python_module("local_stack.gateway", "--host", cfg.host, "--port", str(cfg.api_port),
                           "--api-key", cfg.api_key),
-            extra_env=handler_env,
+            extra_env=self._api_environment(aws_url, bedrock_url, queue_url),
         )  # fmt: skip
-        worker = self._start_worker(handler_env, queue_url)
+        worker = self._start_worker(self._worker_environment(aws_url, bedrock_url, dlq_url), queue_url)
         stage_url, worker_admin_url = _wait_all(api, worker)
         self.poller = PollerAdmin(worker_admin_url)
         self.endpoints = StackEndpoints(
@@ -119,6 +120,7 @@ class LocalStack:
             dlq_url=dlq_url,
             bucket=cfg.bucket,
             images_table=cfg.images_table,
+            jobs_table=cfg.jobs_table,
             aws_endpoint_url=aws_url,
             bedrock_endpoint_url=bedrock_url,
             region=cfg.region,
@@ -155,7 +157,7 @@ class LocalStack:
         self.config = replace(self.config, **changes)
         self.services.pop("worker").stop()
         ep = self.endpoints
-        handler_env = self._handler_environment(ep.aws_endpoint_url, ep.bedrock_endpoint_url, ep.dlq_url)
+        handler_env = self._worker_environment(ep.aws_endpoint_url, ep.bedrock_endpoint_url, ep.dlq_url)
         worker = self._start_worker({**handler_env, **(env or {})}, ep.queue_url, paused=paused, handler=handler)
         self.poller = PollerAdmin(worker.wait_ready(START_TIMEOUT_SECONDS))
         self.endpoints = replace(ep, worker_admin_url=self.poller.url)
@@ -191,7 +193,7 @@ class LocalStack:
             argv += ["--handler", handler]
         return self._service("worker", argv, extra_env={"WORKER_CONCURRENCY": str(cfg.batch_size), **env})
 
-    def _handler_environment(self, aws_url: str, bedrock_url: str, dlq_url: str) -> dict[str, str]:
+    def _handler_environment(self, aws_url: str, bedrock_url: str) -> dict[str, str]:
         """What both functions read, as the template and Terraform set it (plus the endpoints)."""
         cfg = self.config
         return {
@@ -199,25 +201,43 @@ class LocalStack:
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
             "BUCKET_NAME": cfg.bucket,
             "IMAGES_TABLE_NAME": cfg.images_table,
+            "JOBS_TABLE_NAME": cfg.jobs_table,
             "KEY_PREFIX": cfg.key_prefix,
             "MODEL_ID": cfg.model_id,
             "BEDROCK_REGION": cfg.region,
-            "DEAD_LETTER_QUEUE_URL": dlq_url,
-            "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
-            "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
-            "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "ImageGenLocal",
             "POWERTOOLS_LOG_LEVEL": cfg.log_level,
         }
 
+    def _api_environment(self, aws_url: str, bedrock_url: str, queue_url: str) -> dict[str, str]:
+        """The API function's: it sends POST /jobs to the prompt queue."""
+        return {**self._handler_environment(aws_url, bedrock_url), "PROMPT_QUEUE_URL": queue_url}
+
+    def _worker_environment(self, aws_url: str, bedrock_url: str, dlq_url: str) -> dict[str, str]:
+        """The worker's, as Terraform sets it."""
+        cfg = self.config
+        return {
+            **self._handler_environment(aws_url, bedrock_url),
+            "DEAD_LETTER_QUEUE_URL": dlq_url,
+            "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
+            "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
+            "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
+        }
+
     def _create_resources(self, aws_url: str) -> tuple[str, str, str]:
-        """The bucket, and the prompt queue redriven to its dead-letter queue, as Terraform makes them."""
+        """The bucket, the tables (as the SAM stack makes them), and the prompt queue redriven to its dead-letter
+        queue (as Terraform makes them)."""
         cfg = self.config
         s3 = local_client("s3", aws_url, cfg.region)
         sqs = local_client("sqs", aws_url, cfg.region)
         s3.create_bucket(Bucket=cfg.bucket)
-        local_client("dynamodb", aws_url, cfg.region).create_table(**table_definition(cfg.images_table))
+        dynamodb = local_client("dynamodb", aws_url, cfg.region)
+        dynamodb.create_table(**table_definition(cfg.images_table))
+        dynamodb.create_table(**jobs_table_definition(cfg.jobs_table))
+        dynamodb.update_time_to_live(
+            TableName=cfg.jobs_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
         dlq_url = sqs.create_queue(
             QueueName=f"{cfg.queue_name}-dlq", Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
         )["QueueUrl"]
