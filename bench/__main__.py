@@ -25,6 +25,7 @@ BENCHMARKS = (
     "stack_startup",
     "model_chain",
     "gallery",
+    "jobs",
 )
 
 

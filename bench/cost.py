@@ -25,6 +25,7 @@ from bench.stacks import (
     endpoints,
     image_file,
     images_under,
+    job_records,
     list_keys,
     local_stack,
     queue_depth,
@@ -32,6 +33,7 @@ from bench.stacks import (
     s3,
     sqs,
 )
+from imagegen.jobs import JobStatus
 from imagegen.storage import QUEUE_FOLDER, images_folder
 
 NAME = "cost"
@@ -161,9 +163,8 @@ def _run(*, baseline: bool) -> dict[str, Any]:
             written = len(keys)
         else:
             folder = images_folder(ep.key_prefix, QUEUE_FOLDER)
-            keys = list_keys(client, ep.bucket, folder)
-            images = len(images_under(keys, folder, ".json"))  # a sidecar is written after its PNG: complete
-            written = len(images_under(keys, folder, ".png"))
+            images = sum(len(job.images) for job in job_records(stack) if job.status is JobStatus.SUCCEEDED)
+            written = len(images_under(list_keys(client, ep.bucket, folder), folder, ".png"))
         dead = queue_depth(sqs(stack), ep.dlq_url)[0]
     stats = job.emulator
     result = {

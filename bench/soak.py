@@ -1,11 +1,12 @@
 """``python -m bench.soak``: hundreds of messages through the local stack under throttling, faults, content-filter
 hits, duplicate deliveries and invalid messages; every message must end exactly once.
 
-A message has ended when its image's sidecar exists (``generated_images/from_queue/{id}-0.json``) or the DLQ
-holds a message for it (attribute ``source_message_id`` when the worker dead-lettered it, else the SQS
-message id, for SQS's own redrive). The bucket is versioned, so a second write of an image key shows up as a
-second version. Exit status 0 only when no message was lost, no image was written twice, no message ended in
-two places (an image AND a dead letter) and none was dead-lettered twice.
+Every message is a job whose id is its message id. A message has ended when its job record says succeeded (it has
+images) or the DLQ holds a message for it (attribute ``source_message_id`` when the worker dead-lettered it, else the
+SQS message id, for SQS's own redrive); the soak reads only the job records and the DLQ, as a client would. The
+bucket is versioned, so a second write of an image key shows up as a second version. Exit status 0 only when no
+message was lost, no image was written twice, no message ended in two places (an image AND a dead letter), none was
+dead-lettered twice, and every job record agrees (a failed job has its dead letter, a succeeded one its images).
 
 Every service of the local stack runs in a process of its own; the soak reads the emulator's and the worker
 service's counters through their admin routes, and the bucket and queues through the stack's moto, as a client
@@ -30,7 +31,7 @@ from bench.common import Report, log, out, table
 from bench.stacks import (
     emulator,
     endpoints,
-    list_keys,
+    job_records,
     local_stack,
     poller,
     queue_depth,
@@ -39,6 +40,7 @@ from bench.stacks import (
     sqs,
 )
 from imagegen.config import DEFAULT_MODEL_ID
+from imagegen.jobs import JobStatus
 from imagegen.storage import QUEUE_FOLDER, images_folder
 from local_stack.stack import LocalStack
 
@@ -82,7 +84,9 @@ class Letter:
 @dataclass
 class Tracker:
     kinds: dict[str, str] = field(default_factory=dict)  # message id -> kind
-    images: set[str] = field(default_factory=set)
+    images: set[str] = field(default_factory=set)  # jobs that succeeded
+    failed: set[str] = field(default_factory=set)  # jobs whose record says failed
+    image_counts: dict[str, int] = field(default_factory=dict)  # images per succeeded job, from its record
     letters: dict[str, list[Letter]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -162,7 +166,8 @@ def main() -> int:
     report.figures = figures
     _tables(report, figures)
     report.write()
-    checks = ("lost", "duplicate_images", "ended_as_image_and_dead_letter", "dead_lettered_more_than_once")
+    checks = ("lost", "duplicate_images", "ended_as_image_and_dead_letter", "dead_lettered_more_than_once",
+              "failed_job_without_dead_letter", "succeeded_job_without_its_images")  # fmt: skip
     ok = all(figures[name] == 0 for name in checks)
     out(
         f"soak {'PASSED' if ok else 'FAILED'}: sent {figures['sent']}, images {figures['images']}, dead letters "
@@ -221,8 +226,9 @@ def _watch(stack: LocalStack, tracker: Tracker, sender: threading.Thread, starte
 
 def _collect(stack: LocalStack, tracker: Tracker) -> None:
     ep = endpoints(stack)
-    keys = list_keys(s3(stack), ep.bucket, IMAGE_PREFIX)
-    images = {key[len(IMAGE_PREFIX) : -len("-0.json")] for key in keys if key.endswith("-0.json")}
+    records = job_records(stack)
+    succeeded = {job.job_id: len(job.images) for job in records if job.status is JobStatus.SUCCEEDED}
+    failed = {job.job_id for job in records if job.status is JobStatus.FAILED}
     client = sqs(stack)
     letters: list[tuple[str, Letter]] = []
     while True:
@@ -239,7 +245,9 @@ def _collect(stack: LocalStack, tracker: Tracker) -> None:
             fields = (attributes.get(name) for name in ("error_code", "error_message", "receive_count"))
             letters.append((source, Letter(message.get("Body", ""), *fields)))
     with tracker.lock:
-        tracker.images |= images
+        tracker.images |= set(succeeded)
+        tracker.image_counts.update(succeeded)
+        tracker.failed |= failed
         for source, letter in letters:
             tracker.letters.setdefault(source, []).append(letter)
 
@@ -267,6 +275,14 @@ def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool
     dead = set(tracker.letters) & sent
     lost = sorted(sent - images - dead)
     both = sorted(images & dead)
+    # The records agree with what happened: a failed job has its dead letter; a succeeded one has its PNGs.
+    failed_without_letter = sorted((tracker.failed & sent) - dead)
+    pngs = {key for key in versions if key.endswith(".png")}
+    missing_pngs = sorted(
+        message_id for message_id in images
+        for index in range(tracker.image_counts.get(message_id, 0))
+        if f"{IMAGE_PREFIX}{message_id}-{index}.png" not in pngs
+    )  # fmt: skip
     letters = [letter for source in dead for letter in tracker.letters[source]]
     with_reason = [letter for letter in letters if letter.code and letter.message]
     unexpected: list[dict[str, Any]] = []
@@ -294,6 +310,9 @@ def _figures(stack: LocalStack, tracker: Tracker, elapsed: float, finished: bool
         "lost": len(lost),
         "lost_ids": lost[:50],
         "ended_as_image_and_dead_letter": len(both),
+        "failed_job_without_dead_letter": len(failed_without_letter),
+        "succeeded_job_without_its_images": len(missing_pngs),
+        "records_disagreeing": len(failed_without_letter) + len(missing_pngs),
         "duplicate_images": len(duplicated_images),
         "keys_written_more_than_once": duplicated_keys[:100],
         "image_object_versions": sum(versions.values()),
@@ -315,6 +334,7 @@ def _tables(report: Report, f: dict[str, Any]) -> None:
         "lost": "lost",
         "duplicate images": "duplicate_images",
         "image AND dead letter": "ended_as_image_and_dead_letter",
+        "record disagrees": "records_disagreeing",
         "dead-lettered twice": "dead_lettered_more_than_once",
         "calls/image": "bedrock_calls_per_image",
     }

@@ -24,6 +24,7 @@ from bedrock_emulator.admin import EmulatorAdmin
 from bedrock_emulator.config import EmulatorConfig
 from bedrock_emulator.render import render_placeholder
 from bench.common import ROOT, wait_until
+from imagegen.jobs import Job, is_job_id
 from local_stack.stack import LocalStack, PollerAdmin, StackConfig, StackEndpoints
 
 if TYPE_CHECKING:
@@ -183,9 +184,18 @@ def list_keys(client: S3Client, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
+def job_records(stack: LocalStack) -> list[Job]:
+    """Every job record of the stack (one Scan, paged): how each job stands, as the API reports it."""
+    ep = endpoints(stack)
+    client = ep.client("dynamodb")
+    jobs: list[Job] = []
+    for page in client.get_paginator("scan").paginate(TableName=ep.jobs_table):
+        jobs.extend(Job.from_item(item) for item in page.get("Items", []) if is_job_id(item["pk"]["S"]))
+    return jobs
+
+
 def images_under(keys: Sequence[str], prefix: str, suffix: str) -> list[str]:
-    """The keys directly under ``prefix`` ending in ``suffix``: images (``.png``) or their sidecars (``.json``),
-    not the worker's claims and outcome records, which live in dot-folders below it."""
+    """The keys directly under ``prefix`` ending in ``suffix``: images (``.png``) or their sidecars (``.json``)."""
     return [key for key in keys if key.startswith(prefix) and "/" not in key[len(prefix) :] and key.endswith(suffix)]
 
 

@@ -192,6 +192,7 @@ def job_view(job: Job, service: ImageService) -> dict[str, Any]:
         "created_at": job.created_at,
         "updated_at": job.updated_at,
         "model": job.model or None,
+        "region": job.region or None,
         "images": [
             {
                 "index": image.index,

@@ -19,8 +19,14 @@ from imagegen_cli.common import CliError, aws_reason, local_endpoints, progress
 
 @dataclass(frozen=True)
 class ApiTarget:
+    """``url``: POST /generate-image; the other routes are beside it, on the same stage."""
+
     url: str
     key: str
+
+    @property
+    def stage_url(self) -> str:
+        return self.url.removesuffix("/generate-image")
 
 
 def resolve_api_target(args: argparse.Namespace) -> ApiTarget:
@@ -78,7 +84,7 @@ def generate(target: ApiTarget, prompt: str, options: dict[str, Any], out: Path,
     paths = []
     for image in reply.get("images", []):
         name = Path(image["key"]).name if image.get("key") else f"{reply.get('request_id', 'image')}.png"
-        paths.append(_download(image["url"], out / name))
+        paths.append(download(image["url"], out / name))
     return paths
 
 
@@ -100,7 +106,7 @@ def _http_error(error: urllib.error.HTTPError) -> str:
     return f"the API failed ({error.code}){code}: {message}{request_id}"
 
 
-def _download(url: str, path: Path) -> Path:
+def download(url: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - presigned S3 URL

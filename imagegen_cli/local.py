@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import threading
 import time
@@ -13,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagegen.chain import parse_chain
-from imagegen.storage import QUEUE_FOLDER, image_key, sidecar_key
 from imagegen_cli.api import ApiTarget, generate
 from imagegen_cli.common import CliError
+from imagegen_cli.jobs import JobWatcher, save_images
 from imagegen_cli.models import check_chain
-from imagegen_cli.queue import enqueue, local_queue_target, wait_for_images
+from imagegen_cli.queue import enqueue, local_queue_target
 
 if TYPE_CHECKING:
     from local_stack.config import StackConfig, StackEndpoints
@@ -133,12 +132,15 @@ def run_demo(args: argparse.Namespace) -> int:
         endpoints = stack.endpoints
         assert endpoints is not None
         _print_model_chain(config.model_id, endpoints)
-        api_paths = generate(ApiTarget(endpoints.api_url, endpoints.api_key), DEMO_API_PROMPT, {}, args.out)
-        print(f"API image:   {api_paths[0]}  (made by {_made_by(endpoints, api_paths[0].name, '')})")
-        target = local_queue_target(endpoints)
-        message_id = enqueue(target, DEMO_QUEUE_PROMPT, {})
-        queue_paths = wait_for_images(target, message_id, 1, args.out, timeout=60, poll=time.sleep)
-        print(f"Queue image: {queue_paths[0]}  (made by {_made_by(endpoints, queue_paths[0].name, QUEUE_FOLDER)})")
+        api = ApiTarget(endpoints.api_url, endpoints.api_key)
+        watcher = JobWatcher(api)
+        api_paths = generate(api, DEMO_API_PROMPT, {}, args.out)
+        api_job = watcher.status(api_paths[0].name.removesuffix("-0.png"))  # a synchronous request is a job too
+        print(f"API image:   {api_paths[0]}  (job {api_job['job_id']}, made by {_made_by(api_job)})")
+        message_id = enqueue(local_queue_target(endpoints), DEMO_QUEUE_PROMPT, {})
+        queue_job = watcher.wait(message_id, timeout=60, label=f"following job {message_id} (the message id)")
+        queue_paths = save_images(queue_job, args.out)
+        print(f"Queue image: {queue_paths[0]}  (job {message_id}, made by {_made_by(queue_job)})")
     print(f"stack stopped; its logs are in {config.log_dir}/.")
     print("Both images are placeholders from the Bedrock emulator, not a generative model.")
     return 0
@@ -171,9 +173,6 @@ def _print_model_chain(model_chain: str, endpoints: StackEndpoints) -> None:
         print(f"model {check.entry}: {state}")
 
 
-def _made_by(endpoints: StackEndpoints, file_name: str, folder: str) -> str:
-    """The serving model, from the image's sidecar."""
-    stem, _, index = file_name.removesuffix(".png").rpartition("-")
-    key = sidecar_key(image_key(endpoints.key_prefix, stem, int(index), folder))
-    sidecar = json.loads(endpoints.client("s3").get_object(Bucket=endpoints.bucket, Key=key)["Body"].read())
-    return f"{sidecar.get('model')} in {sidecar.get('region')}"
+def _made_by(job: dict[str, Any]) -> str:
+    """The serving model, from the job record."""
+    return f"{job.get('model')} in {job.get('region')}"

@@ -197,8 +197,9 @@ def test_cli_enqueue_waits_for_the_image(stack: LocalStack, tmp_path: Path) -> N
 def test_cli_enqueue_reports_a_rejected_prompt(stack: LocalStack, tmp_path: Path) -> None:
     result = cli(stack, "enqueue", "a forbidden thing", "--wait", "--timeout", "30", cwd=tmp_path)
     assert result.returncode == 1
+    job_id = result.stdout.split()[2]  # "sent message <id> to ..."
     assert error_lines(result) == [
-        "imagegen: the worker rejected the prompt: "
+        f"imagegen: job {job_id} failed: "
         "The prompt was blocked by the model's content filter. Rephrase it and try again. [ContentFiltered]"
     ]
 
