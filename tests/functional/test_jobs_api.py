@@ -91,8 +91,8 @@ def test_a_job_is_recorded_queued_and_sent_once_and_answered_at_once(api: Api) -
     status, job, _ = call("GET", f"/jobs/{job_id}")
     assert status == 200
     assert job == {"job_id": job_id, "status": "queued", "source": "api", "created_at": job["created_at"],
-                   "updated_at": job["updated_at"], "model": None, "region": None, "images": [], "failures": [], "error": None,
-                   "last_error": None, "attempts": 0}  # fmt: skip
+                   "updated_at": job["updated_at"], "model": None, "region": None, "images": [], "failures": [],
+                   "error": None, "last_error": None, "attempts": 0}  # fmt: skip
 
 
 @pytest.mark.parametrize(
