@@ -49,18 +49,31 @@ def png_keys(endpoints: Any, fragment: str) -> list[str]:
     return [obj["Key"] for obj in listing.get("Contents", []) if fragment in obj["Key"] and obj["Key"].endswith(".png")]
 
 
-def queue_image(endpoints: Any, message_id: str) -> str:
-    key = f"generated_images/from_queue/{message_id}-0.json"
-    wait_until(lambda: _exists(endpoints, key), what=f"image of {message_id}")
-    return key.replace(".json", ".png")
-
-
-def _exists(endpoints: Any, key: str) -> bool:
+def get(url: str, key: str | None = "local-api-key") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers={"x-api-key": key} if key else {})
     try:
-        endpoints.client("s3").head_object(Bucket=endpoints.bucket, Key=key)
-    except endpoints.client("s3").exceptions.ClientError:
-        return False
-    return True
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def job_ended(endpoints: Any, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The job once its record says it ended (GET /jobs/{job_id}, as clients follow it)."""
+
+    def ended() -> dict[str, Any] | None:
+        status, job = get(f"{endpoints.stage_url}/jobs/{job_id}")
+        return job if status == 200 and job["status"] in ("succeeded", "failed") else None
+
+    return wait_until(ended, timeout, what=f"the end of job {job_id}")
+
+
+def queue_image(endpoints: Any, message_id: str) -> str:
+    """The key of the first image of a queue message's job, once the job succeeded."""
+    job = job_ended(endpoints, message_id)
+    assert job["status"] == "succeeded", job
+    key: str = job["images"][0]["key"]
+    return key
 
 
 def send(endpoints: Any, body: str) -> str:
