@@ -50,7 +50,11 @@ def test_the_sequence_diagram_is_the_requests_the_code_makes(s3: S3Client, jobs:
     dynamodb.create_table(**index_table("index"))
     sqs = make_sqs_client()
     queue_url = sqs.create_queue(QueueName="prompts")["QueueUrl"]
-    bedrock = FakeBedrock(replies=[lambda body: (made.append(f"{who[0]}:InvokeModel"), stability_reply(body))[1]])
+    def model(body: dict[str, Any]) -> dict[str, Any]:
+        made.append(f"{who[0]}:InvokeModel")
+        return stability_reply(body)
+
+    bedrock = FakeBedrock(replies=[model])
     settings = Settings(bucket_name=BUCKET, model_id="stability.stable-image-core-v1:1", images_table_name="index")
     service = make_service(settings, bedrock, s3)
     assert service.index is not None
