@@ -101,6 +101,7 @@ def run_local(args: argparse.Namespace) -> int:
         for label, value in (
             ("Web page", page),
             ("API", f"POST {endpoints.api_url}"),
+            ("Jobs", f"POST {endpoints.stage_url}/jobs, GET {endpoints.stage_url}/jobs/{{job_id}}"),
             ("API key", endpoints.api_key),
             ("Queue", endpoints.queue_url),
             ("Dead-letter queue", endpoints.dlq_url),
@@ -114,6 +115,7 @@ def run_local(args: argparse.Namespace) -> int:
         print(
             "Try:\n"
             f"  imagegen generate 'a cat in space'\n"
+            f"  imagegen enqueue 'a cat in space' --wait\n"
             f"  aws --endpoint-url {endpoints.aws_endpoint_url} sqs send-message "
             f"--queue-url {endpoints.queue_url} --message-body 'a cat in space'",
             flush=True,
