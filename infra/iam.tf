@@ -82,6 +82,9 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_sqs_queue.dead_letter.arn]
   }
 
+  # The worker stores each image and then its JSON sidecar. It reads (GetObject; HeadObject needs the same
+  # permission) only its own sidecars, and only on a redelivery: to find images an earlier attempt stored but could
+  # not record in the job record. Claims and endings live in the job record (JobsTable), not in S3.
   statement {
     sid       = "ReadWriteQueueImages"
     effect    = "Allow"
@@ -89,9 +92,9 @@ data "aws_iam_policy_document" "worker" {
     resources = ["arn:${local.partition}:s3:::${var.bucket_name}/${local.queue_images_folder}*"]
   }
 
-  # Without ListBucket, S3 answers a GetObject of a missing key with 403 instead of 404. The worker reads
-  # the sidecar of each image to detect redeliveries of finished messages, so it needs the 404. Scoped to
-  # the same folder through the s3:prefix condition key.
+  # Without ListBucket, S3 answers a GetObject of a missing key with 403 instead of 404. On a redelivery a missing
+  # sidecar means "not stored yet", so the worker needs the 404. Scoped to the same folder through the s3:prefix
+  # condition key.
   statement {
     sid       = "ListQueueImages"
     effect    = "Allow"
@@ -113,6 +116,16 @@ data "aws_iam_policy_document" "worker" {
     resources = ["arn:${local.partition}:dynamodb:${var.aws_region}:${local.account_id}:table/${var.images_table_name}"]
   }
 
+  # The job records (the SAM stack's JobsTable): the worker claims, updates and ends a job's record with conditional
+  # UpdateItem (which also creates the record of a message sent straight to the queue) and reads it with GetItem.
+  # It never puts or deletes records: POST /jobs creates them, and TTL removes them.
+  statement {
+    sid       = "TrackQueueJobs"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = ["arn:${local.partition}:dynamodb:${var.aws_region}:${local.account_id}:table/${var.jobs_table_name}"]
+  }
+
   statement {
     sid       = "WriteOwnLogs"
     effect    = "Allow"
@@ -122,7 +135,7 @@ data "aws_iam_policy_document" "worker" {
 
   # X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so "*" is
   # the only possible Resource (the same as the AWSXrayWriteOnlyAccess managed policy). This is the
-  # only "*" Resource in the policy; S3, Bedrock, SQS and Logs are all scoped to exact ARNs above.
+  # only "*" Resource in the policy; S3, Bedrock, SQS, DynamoDB and Logs are all scoped to exact ARNs above.
   statement {
     sid       = "WriteTraces"
     effect    = "Allow"

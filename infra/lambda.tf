@@ -33,6 +33,7 @@ resource "aws_lambda_function" "worker" {
     variables = {
       BUCKET_NAME                  = var.bucket_name
       IMAGES_TABLE_NAME            = var.images_table_name
+      JOBS_TABLE_NAME              = var.jobs_table_name
       KEY_PREFIX                   = var.key_prefix
       MODEL_ID                     = var.model_id
       BEDROCK_REGION               = var.bedrock_region

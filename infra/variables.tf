@@ -30,6 +30,16 @@ variable "images_table_name" {
   }
 }
 
+variable "jobs_table_name" {
+  description = "The job records' DynamoDB table: the SAM stack's output JobsTableName (like images_table_name, it is the API stack's). The worker claims, updates and ends the record of each job it runs (dynamodb:GetItem and dynamodb:UpdateItem on this table only). It must be in aws_region."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.jobs_table_name))
+    error_message = "jobs_table_name must be a DynamoDB table name: 3-255 letters, digits, '_', '.' or '-'."
+  }
+}
+
 # ------------------------------------------------------------------------------- general --
 
 variable "aws_region" {

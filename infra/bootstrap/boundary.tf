@@ -12,7 +12,8 @@
 #   s3 objects               <images bucket>/<key_prefix>/generated_images/* (read, write; listing that prefix), in a
 #                            bucket of this account
 #   sqs                      <prefix>-prompts and <prefix>-prompts-dlq
-#   dynamodb                 PutItem and Query on the API stack's tables (<stack>-*, and their indexes)
+#   dynamodb                 GetItem, PutItem, UpdateItem and Query on the API stack's tables (<stack>-*, and their
+#                            indexes): the gallery's index and the job records
 #   logs                     the functions' own log groups and the API's access log group
 #   xray                     trace and telemetry writes (no resource-level permissions: "*")
 #
@@ -106,11 +107,12 @@ data "aws_iam_policy_document" "workload_boundary" {
     resources = local.infra.queue_arns
   }
 
-  # The images index table the API stack defines; the trailing * also covers its indexes (table/<name>/index/<index>).
+  # The API stack's tables; the trailing * also covers their indexes (table/<name>/index/<index>). The index table:
+  # PutItem and Query; the job records: GetItem, PutItem (the API) and conditional UpdateItem (the API, the worker).
   statement {
-    sid       = "WriteAndQueryImagesIndex"
+    sid       = "UseStackTables"
     effect    = "Allow"
-    actions   = ["dynamodb:PutItem", "dynamodb:Query"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
     resources = [local.workload.table_arn]
   }
 

@@ -306,11 +306,12 @@ data "aws_iam_policy_document" "sam_deploy" {
     resources = local.sam.log_group_arns
   }
 
-  # ------------------------------------------------------------------------------ index --
-  # The gallery's index table (ImagesTable, named <stack>-ImagesTable-*): created and configured, never deleted
-  # (the template retains it). No item access: only the function's role reads and writes items.
+  # ----------------------------------------------------------------------------- tables --
+  # The stack's tables (ImagesTable, the gallery's index, and JobsTable, the job records, named <stack>-*): created
+  # and configured (JobsTable's TTL too), never deleted (the template retains them). No item access: only the
+  # functions' roles read and write items.
   statement {
-    sid    = "ManageStackIndexTable"
+    sid    = "ManageStackTables"
     effect = "Allow"
     actions = [
       "dynamodb:CreateTable",
@@ -322,6 +323,7 @@ data "aws_iam_policy_document" "sam_deploy" {
       "dynamodb:UntagResource",
       "dynamodb:UpdateContinuousBackups",
       "dynamodb:UpdateTable",
+      "dynamodb:UpdateTimeToLive",
     ]
     resources = ["arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.api_stack_name}-*"]
   }

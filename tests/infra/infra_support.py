@@ -1,5 +1,6 @@
 """infra/ in tests: the variable values the apply test of test_terraform.py gives, what it expects back, the
-helpers that read the applied deployment and plans of it, and the alert key's policy rule."""
+helpers that read the applied deployment and plans of it, the alert key's policy rule and the worker's rule on the
+job records."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.infra.iam_evaluator import decide
 from tests.infra.terraform_support import REPO_ROOT, Deployment, terraform
 
 REGION = "eu-west-1"
@@ -26,6 +28,7 @@ VARIABLES: dict[str, str] = {
     "alert_email": ALERT_EMAIL,
     "bucket_name": BUCKET,
     "images_table_name": "imagegen-api-ImagesTable-TEST",
+    "jobs_table_name": "imagegen-api-JobsTable-TEST",
     "aws_region": REGION,
     "key_prefix": "candidate",
     "worker_timeout_seconds": "120",
@@ -137,3 +140,22 @@ def alert_key_policy_problems(policy: dict[str, Any]) -> list[str]:
 
 def _as_list_of(statements: Any) -> list[dict[str, Any]]:
     return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def worker_jobs_problems(statements: list[dict[str, Any]], table_arn: str) -> list[str]:
+    """The worker reads (GetItem) and updates (UpdateItem: claim, record, end) job records in exactly the jobs table,
+    and nothing next to it: no PutItem or DeleteItem (POST /jobs creates records, TTL removes them), no Query or
+    Scan, none of these on another table, no wildcard. Checked as requests with tests/infra/iam_evaluator.py."""
+    table = table_arn.rsplit("/", 1)[1]
+    other_tables = [table_arn.replace(f"/{table}", "/billing"), table_arn.replace(f"/{table}", f"/{table}-copy"),
+                    table_arn.replace(f":{REGION}:", ":us-east-1:")]  # fmt: skip
+    allowed = [("dynamodb:GetItem", table_arn), ("dynamodb:UpdateItem", table_arn)]
+    denied_actions = ("PutItem", "DeleteItem", "Query", "Scan", "BatchWriteItem", "DeleteTable", "UpdateTable")
+    denied = [(f"dynamodb:{action}", table_arn) for action in denied_actions]
+    denied += [(action, other) for other in other_tables for action in ("dynamodb:GetItem", "dynamodb:UpdateItem")]
+    problems = [f"{a} on {r} is not allowed" for a, r in allowed if decide(statements, a, r) != "Allow"]
+    problems += [f"{a} on {r} is allowed" for a, r in denied if decide(statements, a, r) == "Allow"]
+    for statement in statements:
+        if any(action.lower().startswith("dynamodb:") for action in _as_list(statement["Action"])):
+            problems += [f"dynamodb on {r}" for r in _as_list(statement["Resource"]) if "*" in r or "?" in r]
+    return problems

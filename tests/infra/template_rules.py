@@ -1,7 +1,7 @@
 """Rules on template.yaml's IAM, each a function that returns the problems it finds, so that a test can run it on
 the real template (no problems) and on a copy broken on purpose (some): the model chain the function may invoke,
-ModelId's pattern and slots, where CloudFormation allows which intrinsic function, the permissions boundary, and
-the objects the API may read and write."""
+ModelId's pattern and slots, where CloudFormation allows which intrinsic function, the permissions boundary, the
+objects the API may read and write, and the job records and prompt queue it may use."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tests.infra.template_support import ACCOUNT, BUCKET_ID, FUNCTION_ID, Resolver, actions, as_list, resources_of_type
+from tests.infra.iam_evaluator import decide
+from tests.infra.template_support import (
+    ACCOUNT,
+    BUCKET_ID,
+    FUNCTION_ID,
+    REGION,
+    Resolver,
+    actions,
+    as_list,
+    resources_of_type,
+)
 
 # ----------------------------------------------------------------------------- the model chain --
 #: Chains (ModelId, BedrockRegion) the template must grant exactly: the default, a single id (its region from
@@ -209,16 +219,21 @@ def s3_object_allowed(statements: list[dict[str, Any]], action: str, object_arn:
     return bool(matching) and all(statement["Effect"] == "Allow" for statement in matching)
 
 
+#: The worker's claims and endings, as S3 objects beside its images, before they moved into the job records.
+LEGACY_STATE_FOLDERS = (".claims", ".outcomes")
+
+
 def api_object_problems(statements: list[dict[str, Any]], bucket: str, key_prefix: str) -> list[str]:
     """The API writes its own images and sidecars directly in generated_images/ and nowhere else — not the queue
-    worker's from_queue/ (images, sidecars, claims, outcomes), no other subfolder or prefix; it reads images
+    worker's from_queue/ (images, sidecars, anything below it), no other subfolder or prefix; it reads images
     (PNG), its own and the queue's (the gallery presigns both), and nothing else."""
-    from imagegen.storage import CLAIMS, OUTCOMES, QUEUE_FOLDER, image_key, images_base, sidecar_key
+    from imagegen.storage import QUEUE_FOLDER, image_key, images_base, sidecar_key
 
     stem = "4f0c7a52-6a47-4d2e-9c1e-0b6c1c2f1a3e"
     own = image_key(key_prefix, stem, 0)
     queue = image_key(key_prefix, "msg-1", 0, QUEUE_FOLDER)
-    state = [f"{images_base(key_prefix)}/{QUEUE_FOLDER}/{kind}/msg-1" for kind in (CLAIMS, OUTCOMES)]
+    # Where the worker kept its claims and endings before the job records (a bucket may still hold them).
+    state = [f"{images_base(key_prefix)}/{QUEUE_FOLDER}/{kind}/msg-1" for kind in LEGACY_STATE_FOLDERS]
     elsewhere = [
         image_key(key_prefix, stem, 0, "any/deeper/folder"),
         f"{images_base(key_prefix)}-copy/{stem}-0.png",
@@ -242,3 +257,42 @@ def api_object_problems(statements: list[dict[str, Any]], bucket: str, key_prefi
 
 def _bucket(overrides: Mapping[str, str]) -> str:
     return overrides.get("ImagesBucketName") or f"<{BUCKET_ID}>"
+
+
+# ---------------------------------------------------------------------------------------- jobs --
+JOBS_TABLE_ARN = "<JobsTable.Arn>"
+IMAGES_TABLE_ARN = "<ImagesTable.Arn>"
+
+
+def prompt_queue_arn(queue_name: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:aws:sqs:{region}:{account}:{queue_name}"
+
+
+def api_jobs_problems(statements: list[dict[str, Any]], queue_name: str) -> list[str]:
+    """The API function reads, creates and updates job records (GetItem, PutItem, UpdateItem on the jobs table) and
+    sends to the prompt queue (SendMessage on exactly that queue), and nothing next to it: no other item access to
+    the table, none of these on another table, nothing else on the queue, no other queue. Checked as requests with
+    tests/infra/iam_evaluator.py, and by the statements' resources: no wildcard on either."""
+    queue = prompt_queue_arn(queue_name)
+    allowed = [(action, JOBS_TABLE_ARN) for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")]
+    allowed.append(("sqs:SendMessage", queue))
+    denied = [
+        *[(f"dynamodb:{action}", JOBS_TABLE_ARN) for action in ("DeleteItem", "Scan", "Query", "BatchWriteItem",
+                                                                "BatchGetItem", "DeleteTable", "UpdateTable")],
+        ("dynamodb:GetItem", IMAGES_TABLE_ARN),
+        ("dynamodb:UpdateItem", IMAGES_TABLE_ARN),
+        ("dynamodb:UpdateItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"),
+        *[(f"sqs:{action}", queue) for action in ("ReceiveMessage", "DeleteMessage", "PurgeQueue",
+                                                   "SetQueueAttributes", "ChangeMessageVisibility")],
+        ("sqs:SendMessage", prompt_queue_arn(f"{queue_name}-dlq")),
+        ("sqs:SendMessage", prompt_queue_arn(f"{queue_name}2")),
+        ("sqs:SendMessage", prompt_queue_arn(queue_name, region="us-east-1")),
+        ("sqs:SendMessage", prompt_queue_arn(queue_name, account="210987654321")),
+    ]  # fmt: skip
+    problems = [f"{a} on {r} is not allowed" for a, r in allowed if decide(statements, a, r) != "Allow"]
+    problems += [f"{a} on {r} is allowed" for a, r in denied if decide(statements, a, r) == "Allow"]
+    for statement in statements:
+        if any(action.lower().startswith(("dynamodb:", "sqs:")) for action in actions(statement)):
+            wide = [str(r) for r in as_list(statement.get("Resource", [])) if re.search(r"[*?]", str(r))]
+            problems += [f"{actions(statement)} on the wildcard {resource}" for resource in wide]
+    return problems

@@ -45,6 +45,10 @@ def boundary_scope_problems(statements: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+#: The job records' table, as CloudFormation names the stack's JobsTable.
+JOBS_TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-JobsTable-1A2B"
+
+
 @dataclass(frozen=True)
 class Boundary:
     statements: list[dict[str, Any]]
@@ -89,8 +93,10 @@ def test_the_boundary_is_scoped_to_the_projects_resources(boundary: Boundary) ->
     actions = {a for s in boundary.statements for a in _as_list(s["Action"])}
     assert {a for a in actions if a.startswith(("bedrock:", "dynamodb:"))} == {
         "bedrock:InvokeModel",
+        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
+        "dynamodb:UpdateItem",
     }
     (listing,) = [s for s in boundary.statements if "s3:ListBucket" in _as_list(s["Action"])]
     assert listing["Condition"] == {
@@ -118,6 +124,9 @@ def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(bounda
         ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts-dlq"),
         ("dynamodb:PutItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B"),
         ("dynamodb:Query", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B/index/by-day"),
+        # The job records: the API reads, creates and updates them, the worker reads and updates them.
+        *[(f"dynamodb:{action}", JOBS_TABLE) for action in ("GetItem", "PutItem", "UpdateItem")],
+        ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts"),  # POST /jobs
         ("logs:PutLogEvents", f"{log}:/aws/lambda/imagegen-queue-worker:log-stream:2026/01/01/x"),
         ("logs:CreateLogStream", f"{log}:/aws/lambda/imagegen-api-GenerateImageFunction-1A2B:log-stream:x"),
         ("xray:PutTraceSegments", "*"),
@@ -140,6 +149,13 @@ def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(bounda
         ("sqs:PurgeQueue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:imagegen-prompts"),
         ("dynamodb:Scan", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imagegen-api-ImagesTable-1A2B"),
         ("dynamodb:PutItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"),
+        ("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"),
+        ("dynamodb:UpdateItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"),
+        ("dynamodb:UpdateItem", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/imagegen-api-JobsTable-1A2B"),
+        ("dynamodb:DeleteItem", JOBS_TABLE),
+        ("dynamodb:Scan", JOBS_TABLE),
+        ("dynamodb:BatchWriteItem", JOBS_TABLE),
+        ("dynamodb:DeleteTable", JOBS_TABLE),
         ("logs:PutLogEvents", f"{log}:/aws/lambda/billing:log-stream:x"),
         ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-queue-worker"),
         ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-x"),

@@ -29,6 +29,7 @@ from tests.infra.bootstrap_support import (
     _as_list_of_statements,
     _document,
 )
+from tests.infra.iam_evaluator import decide
 
 
 def _trust_subjects(trust: dict[str, Any]) -> dict[str, set[str]]:
@@ -232,10 +233,18 @@ def test_deploy_role_is_limited_to_the_api_stack_and_sams_artifacts(bootstrap: B
         f"arn:aws:apigateway:{REGION}::{path}"
         for path in ("/restapis", "/restapis/*", "/usageplans", "/usageplans/*", "/apikeys", "/apikeys/*", "/tags/*")
     } | {f"arn:aws:apigateway:{REGION}::/account"}
-    # The gallery's index table: managed, never deleted, and no item access for the deploy role.
+    # The stack's tables (the gallery's index, the job records): managed, never deleted, and no item access for the
+    # deploy role. JobsTable's TTL is set (UpdateTimeToLive) and read back (DescribeTimeToLive) by CloudFormation.
     assert _resources_of(allowed, "dynamodb:") == {f"arn:aws:dynamodb:{arn}:table/imagegen-api-*"}
     dynamodb = {a for s in allowed for a in _as_list(s["Action"]) if a.startswith("dynamodb:")}
-    assert "dynamodb:CreateTable" in dynamodb
+    assert {"dynamodb:CreateTable", "dynamodb:UpdateTimeToLive", "dynamodb:DescribeTimeToLive"} <= dynamodb
+    statements = bootstrap.statements("sam_deploy")
+    jobs_table = f"arn:aws:dynamodb:{arn}:table/imagegen-api-JobsTable-1A2B3C4D5E6F"
+    for action in ("CreateTable", "UpdateTable", "UpdateTimeToLive", "DescribeTimeToLive", "UpdateContinuousBackups"):
+        assert decide(statements, f"dynamodb:{action}", jobs_table) == "Allow", action
+    for action in ("DeleteTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan", "Query"):
+        assert decide(statements, f"dynamodb:{action}", jobs_table) != "Allow", action
+    assert decide(statements, "dynamodb:UpdateTimeToLive", f"arn:aws:dynamodb:{arn}:table/billing") != "Allow"
     assert not dynamodb & {"dynamodb:DeleteTable", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query",
                            "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}  # fmt: skip
     (attach,) = [s for s in allowed if "iam:AttachRolePolicy" in _as_list(s["Action"])]

@@ -260,7 +260,7 @@ def terraform_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
 
     def entries(chain: str, region: str) -> list[Entry]:
         variables = {"model_id": chain, "bedrock_region": region, "alert_email": "a@example.com", "bucket_name": "b-1",
-                     "images_table_name": "t-1"}  # fmt: skip
+                     "images_table_name": "t-1", "jobs_table_name": "t-2"}  # fmt: skip
         result = subprocess.run(
             [binary, "console", *[f"-var={name}={value}" for name, value in variables.items()]],
             input="jsonencode(local.model_chain)\n",

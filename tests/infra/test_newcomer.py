@@ -96,7 +96,9 @@ def test_make_demo_installs_uv_and_prints_only_human_lines(newcomer: tuple[Path,
     for line in images:
         path, _, made_by = line.split(":", 1)[1].strip().partition("  ")
         assert (repo / path).is_file()
-        assert made_by == "(made by stability.stable-image-core-v1:1 in us-west-2)"
+        # Each image is followed through its job record, whose id is its file name's stem.
+        job_id = Path(path).name.removesuffix("-0.png")
+        assert made_by == f"(job {job_id}, made by stability.stable-image-core-v1:1 in us-west-2)"
 
 
 def test_without_python313_the_bundle_ships_sources_and_says_so(newcomer: tuple[Path, dict[str, str]]) -> None:

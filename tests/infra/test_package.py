@@ -87,6 +87,7 @@ def test_handler_imports_on_python_313_with_only_the_runtime_boto3(bundle: zipfi
         "AWS_DEFAULT_REGION": "eu-west-1",
         "BUCKET_NAME": "b",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
+        "JOBS_TABLE_NAME": "jobs",
     }
     script = "import sqs_worker.app as app; print(type(app.worker()).__name__)"
     result = subprocess.run([python313, "-s", "-c", script], env=env, capture_output=True, text=True, check=False)

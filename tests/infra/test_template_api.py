@@ -35,7 +35,8 @@ def test_every_api_method_but_the_page_requires_an_api_key(cfn):
                 has_key = any(set(req) & api_key_schemes for req in requirements)
                 assert has_key is ((path, verb.lower()) not in PUBLIC_ROUTES), f"{verb} {path}: API key {has_key}"
                 checked.append((path, verb))
-    assert {("/generate-image", "post"), ("/images", "get"), ("/", "get")} <= set(checked)
+    assert {("/generate-image", "post"), ("/images", "get"), ("/jobs", "post"), ("/jobs/{job_id}", "get"),
+            ("/", "get")} <= set(checked)  # fmt: skip
 
 
 def test_usage_plan_throttles_and_limits_the_api_key(cfn, sam_template):
@@ -84,7 +85,8 @@ def test_the_prod_stage_is_traced_logged_and_throttled(cfn):
 # ---------------------------------------------------------------------------------------- outputs --
 def test_outputs(cfn):
     outputs = cfn["Outputs"]
-    assert {"ApiUrl", "ApiKeyId", "ImagesBucketName", "ImagesTableName", "PageUrl", "FunctionName"} <= set(outputs)
+    assert {"ApiUrl", "ApiKeyId", "ImagesBucketName", "ImagesTableName", "JobsTableName", "JobsUrl", "PageUrl",
+            "FunctionName"} <= set(outputs)  # fmt: skip
     resolver = Resolver(cfn)
     assert resolver.resolve(outputs["ApiUrl"]["Value"]) == (
         f"https://<{API_ID}>.execute-api.{REGION}.amazonaws.com/Prod/generate-image"

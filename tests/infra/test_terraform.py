@@ -13,6 +13,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,10 @@ from tests.infra.infra_support import (
     _read,
     _worker_zip,
     alert_key_policy_problems,
+    worker_jobs_problems,
 )
 from tests.infra.template_rules import invoke_problems
+from tests.infra.template_support import FUNCTION_ID, Resolver
 from tests.infra.terraform_support import (
     Deployment,
     copy_infra,
@@ -120,6 +123,7 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
     assert config["Environment"]["Variables"] == {
         "BUCKET_NAME": BUCKET,
         "IMAGES_TABLE_NAME": VARIABLES["images_table_name"],
+        "JOBS_TABLE_NAME": VARIABLES["jobs_table_name"],
         "KEY_PREFIX": "candidate",
         "MODEL_ID": DEFAULT_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
@@ -203,15 +207,31 @@ def test_worker_role_is_least_privilege(deployment: Deployment) -> None:
     assert _as_list(statements["IndexQueueImages"]["Resource"]) == [
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VARIABLES['images_table_name']}"
     ]
-    assert [sid for sid, s in statements.items() if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))] == [
-        "IndexQueueImages"
-    ]
+    # The job records: the worker claims, updates and ends them (conditional UpdateItem) and reads them (GetItem); it
+    # never puts or deletes one (POST /jobs creates them, TTL removes them).
+    jobs_table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VARIABLES['jobs_table_name']}"
+    assert sorted(_as_list(statements["TrackQueueJobs"]["Action"])) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert _as_list(statements["TrackQueueJobs"]["Resource"]) == [jobs_table]
+    dynamodb = [sid for sid, s in statements.items() if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
+    assert dynamodb == ["IndexQueueImages", "TrackQueueJobs"]
+    assert worker_jobs_problems(list(statements.values()), jobs_table) == []
     assert _as_list(statements["ConsumePromptQueue"]["Resource"]) == [deployment.outputs["queue_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Resource"]) == [deployment.outputs["dlq_arn"]]
     assert _as_list(statements["DeadLetterPermanentFailures"]["Action"]) == ["sqs:SendMessage"]
     assert _as_list(statements["WriteOwnLogs"]["Resource"]) == [
         f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{deployment.outputs['function_name']}:*"
     ]
+
+
+@pytest.mark.slow
+def test_the_api_sends_to_the_queue_terraform_creates(deployment: Deployment, sam_template: dict[str, Any]) -> None:
+    # Both stacks with their defaults, in one region and account: template.yaml's PromptQueueName is infra/'s queue.
+    resolver = Resolver(sam_template)
+    function = sam_template["Resources"][FUNCTION_ID]["Properties"]
+    (submit,) = [s for s in resolver.resolve(function["Policies"][0]["Statement"]) if s.get("Sid") == "SubmitJobs"]
+    assert submit["Resource"] == deployment.outputs["queue_arn"]
+    url = resolver.resolve(function["Environment"]["Variables"]["PROMPT_QUEUE_URL"])
+    assert url == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{deployment.outputs['queue_name']}"
 
 
 #: (model_id, bedrock_region, permissions_boundary_arn) planned on top of the applied default chain: a chain with
@@ -300,6 +320,7 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         "model_id": "amazon.titan-image-generator-v1, amazon.nova-canvas-v1:0",  # a space
         "model_cooldown_seconds": "86401",
         "permissions_boundary_arn": "arn:aws:iam::123456789012:role/not-a-policy",
+        "jobs_table_name": "jobs table",
     }
     args = [f"-var={name}={value}" for name, value in {**VARIABLES, **bad, "worker_zip_path": "x.zip"}.items()]
     result = subprocess.run(
@@ -312,7 +333,7 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.count("Invalid value for variable") == 8, result.stderr
+    assert result.stderr.count("Invalid value for variable") == 9, result.stderr
     for name in (
         "max_receive_count",
         "key_prefix",
@@ -321,6 +342,7 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         "model_id",
         "model_cooldown_seconds",
         "permissions_boundary_arn",
+        "jobs_table_name",
     ):
         assert f"var.{name} is" in result.stderr, name
     # batch_size 50 is in range, but above 10 AWS requires a batching window (a cross-variable validation).

@@ -1,6 +1,6 @@
 """The Terraform in infra/ without an apply: the variables, no state in the repository, formatting, validation,
-checkov, and the alert key's policy rule. Every terraform command runs in a temporary copy of infra/ (see
-``tests/infra/terraform_support.py``); the apply against moto: test_terraform.py."""
+checkov, the alert key's policy rule and the worker's rule on the job records. Every terraform command runs in a
+temporary copy of infra/ (see ``tests/infra/terraform_support.py``); the apply against moto: test_terraform.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from tests.infra.checkov_support import clean_checkov_report
-from tests.infra.infra_support import ACCOUNT, ALARM_ARNS, alert_key_policy_problems
+from tests.infra.infra_support import (
+    ACCOUNT,
+    ALARM_ARNS,
+    REGION,
+    VARIABLES,
+    alert_key_policy_problems,
+    worker_jobs_problems,
+)
 from tests.infra.terraform_support import INFRA_DIR, REPO_ROOT, copy_infra, terraform, terraform_env
 
 
@@ -30,14 +37,17 @@ def _blocks(text: str, kind: str) -> dict[str, str]:
     return blocks
 
 
-def test_every_variable_is_described_typed_and_validated_and_only_three_are_required() -> None:
+def test_every_variable_is_described_typed_and_validated_and_only_four_are_required() -> None:
     variables = _blocks((INFRA_DIR / "variables.tf").read_text(), "variable")
     assert len(variables) >= 15
     for name, body in variables.items():
         for part in ("description", "type", "validation {"):
             assert re.search(rf"^\s*{re.escape(part)}", body, flags=re.MULTILINE), f"variable {name} has no {part}"
     required = {name for name, body in variables.items() if not re.search(r"^\s*default\s*=", body, re.MULTILINE)}
-    assert required == {"alert_email", "bucket_name", "images_table_name"}
+    assert required == {"alert_email", "bucket_name", "images_table_name", "jobs_table_name"}
+    # The tables' names are validated alike (both are the SAM stack's outputs).
+    for table in ("images_table_name", "jobs_table_name"):
+        assert 'can(regex("^[A-Za-z0-9_.-]{3,255}$", var.' + table + "))" in variables[table], table
 
 
 def test_the_repository_holds_no_terraform_state_or_overrides() -> None:
@@ -127,6 +137,24 @@ def test_the_alert_key_rule_catches_an_unconditioned_service_or_wildcard_grant()
     policy = _alert_key_policy()
     policy["Statement"][2]["Action"] = ["kms:CreateAlias", "kms:Decrypt"]
     assert alert_key_policy_problems(policy) != []
+
+
+def test_the_worker_jobs_rule_catches_puts_deletes_and_other_tables() -> None:
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VARIABLES['jobs_table_name']}"
+    track = {"Sid": "TrackQueueJobs", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"]}
+    index = {"Sid": "IndexQueueImages", "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [f"{table}-x"]}
+    assert worker_jobs_problems([{**track, "Resource": [table]}, index], table) == []
+    examples = {
+        "puts records": {**track, "Resource": [table], "Action": [*track["Action"], "dynamodb:PutItem"]},
+        "deletes records": {**track, "Resource": [table], "Action": [*track["Action"], "dynamodb:DeleteItem"]},
+        "every item action": {**track, "Resource": [table], "Action": ["dynamodb:*"]},
+        "every table": {**track, "Resource": [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/*"]},
+        "a table prefix": {**track, "Resource": [f"{table}*"]},
+        "no reads": {**track, "Resource": [table], "Action": ["dynamodb:UpdateItem"]},
+        "another table": {**track, "Resource": [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/billing"]},
+    }
+    for name, statement in examples.items():
+        assert worker_jobs_problems([statement, index], table) != [], name
 
 
 # ---------------------------------------------------------------------------------- checkov --

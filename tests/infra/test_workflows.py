@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.infra.template_support import load_sam_template
 from tests.infra.workflow_deploy_rules import (
     boundary_problems,
     deploy_sam_problems,
@@ -24,6 +25,7 @@ from tests.infra.workflow_deploy_rules import (
     plan_lock_problems,
     preflight_problems,
     release_problems,
+    stack_output_problems,
     terraform_problems,
 )
 from tests.infra.workflow_rules import (
@@ -211,6 +213,10 @@ def test_deploy_sam_deploys_only_after_ci() -> None:
 
 def test_terraform_packages_the_worker_and_applies_the_saved_plan() -> None:
     assert terraform_problems(workflow("terraform.yml")) == []
+
+
+def test_terraform_reads_the_api_stacks_tables_from_its_outputs() -> None:
+    assert stack_output_problems(workflow("terraform.yml"), set(load_sam_template()["Outputs"])) == []
 
 
 def test_docker_publish_tags_and_smoke_tests_before_pushing() -> None:

@@ -17,6 +17,7 @@ from tests.infra.workflow_deploy_rules import (
     plan_lock_problems,
     preflight_problems,
     release_problems,
+    stack_output_problems,
     terraform_problems,
 )
 from tests.infra.workflow_support import (
@@ -244,3 +245,41 @@ def test_docker_publish_rule_catches_missing_tags_and_an_untested_push() -> None
     job = jobs(wf)["publish"]
     del job["steps"][_step_named(job, lambda s: runs(s, r"--help"))]
     assert docker_publish_problems(wf) != []
+
+
+OUTPUTS = {"ImagesTableName", "JobsTableName"}
+
+
+@pytest.mark.parametrize("job_name", ["plan", "apply"])
+def test_the_stack_output_rule_catches_a_table_not_read_or_read_too_late(job_name: str) -> None:
+    assert stack_output_problems(workflow("terraform.yml"), OUTPUTS) == []
+
+    def reads_jobs(step: dict[str, Any]) -> bool:
+        return runs(step, "JobsTableName")
+
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    step = job["steps"][_step_named(job, reads_jobs)]
+    step["run"] = re.sub(r"[^\n]*TF_VAR_jobs_table_name=[^\n]*\n", "", step["run"])
+    assert stack_output_problems(wf, OUTPUTS) != []
+
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    _move(job, _step_named(job, reads_jobs), len(job["steps"]))
+    assert stack_output_problems(wf, OUTPUTS) != []
+
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    step = job["steps"][_step_named(job, reads_jobs)]
+    step["run"] = step["run"].replace("OutputKey=='JobsTableName'", "OutputKey=='ImagesTableName'")
+    assert stack_output_problems(wf, OUTPUTS) != []
+
+    wf = workflow("terraform.yml")
+    job = jobs(wf)[job_name]
+    step = job["steps"][_step_named(job, reads_jobs)]
+    step["run"] = step["run"].replace(' || [ "$jobs_table" = "None" ]', "")
+    assert stack_output_problems(wf, OUTPUTS) != []
+
+
+def test_the_stack_output_rule_catches_an_output_the_template_lacks() -> None:
+    assert stack_output_problems(workflow("terraform.yml"), {"ImagesTableName"}) != []

@@ -103,6 +103,42 @@ def terraform_problems(wf: Workflow) -> list[str]:
     return problems
 
 
+#: The Terraform variables each terraform job reads from the API stack's outputs (template.yaml): its tables.
+STACK_OUTPUT_VARIABLES = {"ImagesTableName": "TF_VAR_images_table_name", "JobsTableName": "TF_VAR_jobs_table_name"}
+
+
+def _reads_output(output: str, setter: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda step: runs(step, rf"OutputKey=='{output}'") and runs(step, setter)
+
+
+def stack_output_problems(wf: Workflow, template_outputs: set[str]) -> list[str]:
+    """Before each `terraform plan`, a step reads every output of STACK_OUTPUT_VARIABLES from the API stack
+    (describe-stacks) into its TF_VAR_ in $GITHUB_ENV, and fails when the output is missing (the CLI prints "None",
+    which Terraform would take for a name); each output exists in template.yaml."""
+    problems = [
+        f"template.yaml has no output {name}" for name in sorted(set(STACK_OUTPUT_VARIABLES) - template_outputs)
+    ]
+    for job_name in ("plan", "apply"):
+        job = jobs(wf).get(job_name)
+        if job is None:
+            problems.append(f"no job {job_name!r}")
+            continue
+        plan = first_index(job, terraform_step("plan"))
+        for output, variable in STACK_OUTPUT_VARIABLES.items():
+            setter = rf'echo "{variable}=\$(\w+)" >> "\$GITHUB_ENV"'
+            index = first_index(job, _reads_output(output, setter))
+            if index is None or not in_order([index, plan]):
+                problems.append(
+                    f"terraform {job_name}: {variable} is not read from the output {output} before the plan"
+                )
+                continue
+            run = str(steps(job)[index]["run"])
+            shell_variable = re.search(setter, run).group(1)  # type: ignore[union-attr]
+            if f'"${shell_variable}" = "None"' not in run:
+                problems.append(f"terraform {job_name}: a missing output {output} (${shell_variable}) is not refused")
+    return problems
+
+
 def docker_publish_problems(wf: Workflow) -> list[str]:
     problems = []
     found = job_with(wf, lambda s: uses(s, "docker/metadata-action@"))
