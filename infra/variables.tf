@@ -207,9 +207,9 @@ variable "batch_size" {
 }
 
 variable "batching_window_seconds" {
-  description = "Maximum time Lambda waits to fill a batch before invoking the worker."
+  description = "Maximum time Lambda waits to fill a batch before invoking the worker. 0: a job starts as soon as its message is received (people follow jobs on the page); under load batches still fill from the backlog."
   type        = number
-  default     = 1
+  default     = 0
 
   validation {
     condition     = var.batching_window_seconds >= 0 && var.batching_window_seconds <= 300 && floor(var.batching_window_seconds) == var.batching_window_seconds

@@ -36,7 +36,7 @@ class StackConfig:
     model_id: str = DEFAULT_MODEL_ID
     # Event source mapping and queue, scaled down from the Terraform defaults for quick local feedback.
     batch_size: int = 10
-    batching_window_seconds: float = 1.0
+    batching_window_seconds: float = 0.0
     #: Concurrent worker invocations (the event source mapping's maximum concurrency).
     max_concurrency: int = 2
     worker_timeout_seconds: float = 60.0

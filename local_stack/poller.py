@@ -82,7 +82,7 @@ class QueuePoller:
         queue_arn: str,
         *,
         batch_size: int = 10,
-        batching_window_seconds: float = 1.0,
+        batching_window_seconds: float = 0.0,
         max_concurrency: int = 2,
         poll_wait_seconds: int = 2,
         region: str = "us-east-1",
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--handler", default=WORKER_HANDLER, help="module:function of the Lambda handler")
     parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--batching-window", type=float, default=1.0)
+    parser.add_argument("--batching-window", type=float, default=0.0)
     parser.add_argument("--max-concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=60.0, help="the function's timeout, seconds")
     parser.add_argument("--duplicate-rate", type=float, default=0.0)
