@@ -50,6 +50,7 @@ def test_the_sequence_diagram_is_the_requests_the_code_makes(s3: S3Client, jobs:
     dynamodb.create_table(**index_table("index"))
     sqs = make_sqs_client()
     queue_url = sqs.create_queue(QueueName="prompts")["QueueUrl"]
+
     def model(body: dict[str, Any]) -> dict[str, Any]:
         made.append(f"{who[0]}:InvokeModel")
         return stability_reply(body)
