@@ -200,7 +200,7 @@ class QueueWorker:
             result = self.service.generate_images(
                 prepared,
                 stem=job.job_id,
-                source="queue",
+                source=job.source,  # "api" for a job submitted with POST /jobs: the gallery says so too
                 folder=QUEUE_FOLDER,
                 indexes=wanted,
                 recover=job.attempts > 1,
