@@ -94,10 +94,11 @@ class JobService:
             if job is not None and (job.message_id or job.status is not JobStatus.QUEUED):
                 return Submitted(job, created=False)
         message_id = self._send(body, job_id)
-        try:
-            jobs.set_message_id(job_id, message_id)
-        except StorageError as error:  # sent all the same
-            logger.warning("could not note the message of job %s: %s", job_id, error.detail)
+        if idempotency_key is not None:  # only a retry with the key reads it (without one, a retry is a new job)
+            try:
+                jobs.set_message_id(job_id, message_id)
+            except StorageError as error:  # sent all the same
+                logger.warning("could not note the message of job %s: %s", job_id, error.detail)
         job = Job(job_id, JobStatus.QUEUED, source="api", owner=owner, message_id=message_id)
         return Submitted(job, created)
 

@@ -267,3 +267,12 @@ def test_a_fault_at_any_write_step_of_a_submission_loses_nothing_and_sends_once(
         worker.process(QueueMessage(message["MessageId"], message["Body"], job_id=body["job_id"]))
     _, job, _ = call("GET", f"/jobs/{body['job_id']}")
     assert (job["status"], len(job["images"]), len(api.bedrock.calls)) == ("succeeded", 1, 1)
+
+
+def test_a_submission_costs_two_requests_without_a_key_and_four_with_one(api: Api) -> None:
+    table, queue = Faults(api.jobs.dynamodb), Faults(api.sqs)
+    submit({"prompt": "an owl"})
+    assert (table.calls, queue.calls) == (["PutItem"], ["SendMessage"])  # the record, the message
+    submit({"prompt": "a hawk"}, key="order-8")
+    # + the key's reservation, and noting the message id that a retry with the key reads
+    assert (table.calls[1:], queue.calls[1:]) == (["PutItem", "PutItem", "UpdateItem"], ["SendMessage"])
