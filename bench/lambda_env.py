@@ -172,6 +172,9 @@ def api_env(**extra: str) -> dict[str, str]:
     return {
         "AWS_LAMBDA_FUNCTION_NAME": "imagegen-api",
         "BUCKET_NAME": "imagegen-bench",
+        "IMAGES_TABLE_NAME": "imagegen-bench-index",
+        "JOBS_TABLE_NAME": "imagegen-bench-jobs",
+        "PROMPT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/imagegen-prompts",
         "KEY_PREFIX": "",
         "MODEL_ID": BENCH_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
@@ -189,6 +192,8 @@ def worker_env(**extra: str) -> dict[str, str]:
     return {
         "AWS_LAMBDA_FUNCTION_NAME": "imagegen-worker",
         "BUCKET_NAME": "imagegen-bench",
+        "IMAGES_TABLE_NAME": "imagegen-bench-index",
+        "JOBS_TABLE_NAME": "imagegen-bench-jobs",
         "KEY_PREFIX": "",
         "MODEL_ID": BENCH_MODEL_ID,
         "BEDROCK_REGION": "us-east-1",
