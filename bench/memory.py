@@ -95,6 +95,8 @@ def _measure_all(lam: LambdaDir, stack: LocalStack) -> dict[str, Any]:
         "AWS_ENDPOINT_URL": ep.aws_endpoint_url,
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": ep.bedrock_endpoint_url,
         "BUCKET_NAME": ep.bucket,
+        "IMAGES_TABLE_NAME": ep.images_table,
+        "JOBS_TABLE_NAME": ep.jobs_table,
         "DEAD_LETTER_QUEUE_URL": ep.dlq_url,
         "AWS_REGION": ep.region,
         "AWS_DEFAULT_REGION": ep.region,
