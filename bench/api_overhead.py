@@ -9,8 +9,9 @@ everything is measured from outside, request by request. After each API request 
 * a direct InvokeModel call to the same emulator with the body the handler sends: its header is the model
   time subtracted from the API request (``overhead = end-to-end - header``), and its wall time beyond the
   header (with reading and decoding the reply) is the Bedrock client's share;
-* the two S3 PutObject calls the handler makes (the PNG, the JSON sidecar) and its gallery-index write (one
-  DynamoDB PutItem through ``imagegen.index.ImageIndex``) against the same moto;
+* the two S3 PutObject calls the handler makes (the PNG, the JSON sidecar), its gallery-index write (one
+  DynamoDB PutItem through ``imagegen.index.ImageIndex``) and its job record's two writes (the claim that makes it
+  running, the ending; ``imagegen.jobs.JobStore``) against the same moto;
 * a request without an API key (403 from the gateway itself: the HTTP round trip through the gateway) and one
   with an empty prompt (400 from the handler: gateway, Lambda runtime hand-off, Powertools and validation,
   no AWS call).
@@ -27,6 +28,7 @@ import http.client
 import json
 import os
 import time
+import uuid
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
@@ -35,6 +37,7 @@ from bedrock_emulator.config import EmulatorConfig
 from bench.common import Goal, Report, log, percentile, summary, table
 from bench.stacks import BENCH_MODEL, BENCH_MODEL_ID, BENCH_MODEL_REGION, endpoints, image_file, local_stack, s3
 from imagegen.index import ImageIndex, entry_from_sidecar
+from imagegen.jobs import AttemptRecord, JobImage, JobStatus, JobStore
 from imagegen.storage import make_s3_client
 from local_stack.config import LOCAL_CREDENTIALS, local_client
 from local_stack.stack import LocalStack
@@ -58,6 +61,7 @@ PARTS = [
     ("  InvokeModel client + reply decode", "bedrock_client_ms"),
     ("  S3 PutObject x2 (PNG + sidecar)", "s3_put_ms"),
     ("  gallery index PutItem (DynamoDB)", "index_put_ms"),
+    ("  job record: claim + ending UpdateItem x2 (DynamoDB)", "job_record_ms"),
     ("  rest of the success path", "rest_ms"),
 ]
 
@@ -129,6 +133,7 @@ class _Probes:
         self.s3 = s3(stack)
         self.bucket = ep.bucket
         self.index = ImageIndex(local_client("dynamodb", ep.aws_endpoint_url, ep.region), ep.images_table)
+        self.jobs = JobStore(local_client("dynamodb", ep.aws_endpoint_url, ep.region), ep.jobs_table)
         self.png = png
 
     def invoke(self, prompt: str, seed: int) -> tuple[float, float]:
@@ -156,6 +161,17 @@ class _Probes:
         self.s3.put_object(
             Bucket=self.bucket, Key=key[:-4] + ".json", Body=sidecar.encode(), ContentType="application/json"
         )
+        return (time.perf_counter() - started) * 1000
+
+    def job_record(self, index: int) -> float:
+        """ms of the two job-record writes a synchronous request makes: its claim (running) and its ending."""
+        job_id, lease = str(uuid.uuid4()), f"api/probe-{index}"
+        ending = AttemptRecord(images=[JobImage(0, f"generated_images/{job_id}-0.png", index, 1024, 1024, BENCH_MODEL)],
+                               model=BENCH_MODEL, region=BENCH_MODEL_REGION, status=JobStatus.SUCCEEDED)  # fmt: skip
+        started = time.perf_counter()
+        self.jobs.claim(job_id, lease_owner=lease, lease_seconds=28, now=time.time(), source="api", owner="k",
+                        request_sha256="d", sync=True)  # fmt: skip
+        self.jobs.record(job_id, lease_owner=lease, attempt=ending, now=time.time())
         return (time.perf_counter() - started) * 1000
 
     def index_put(self, index: int) -> float:
@@ -193,12 +209,13 @@ def _requests(stack: LocalStack, count: int, png: bytes) -> list[dict[str, float
             invoke_wall, header = probes.invoke(prompt, seed)
             puts = probes.puts(index)
             index_put = probes.index_put(index)
+            job_record = probes.job_record(index)
             gateway = post("{}", {"Content-Type": "application/json"}, 403)
             handler_400 = post(json.dumps({"prompt": " "}), headers, 400)
             if index >= WARMUP:
                 samples.append(
                     {"e2e": e2e, "invoke_wall": invoke_wall, "header": header, "puts": puts, "gateway": gateway,
-                     "handler_400": handler_400, "index_put": index_put}
+                     "handler_400": handler_400, "index_put": index_put, "job_record": job_record}
                 )  # fmt: skip
     finally:
         connection.close()
@@ -221,7 +238,8 @@ def _figures(samples: list[dict[str, float]]) -> dict[str, Any]:
             "bedrock_client_ms": client,
             "s3_put_ms": s["puts"],
             "index_put_ms": s["index_put"],
-            "rest_ms": overhead - s["handler_400"] - client - s["puts"] - s["index_put"],
+            "job_record_ms": s["job_record"],
+            "rest_ms": overhead - s["handler_400"] - client - s["puts"] - s["index_put"] - s["job_record"],
         }
         for key, value in values.items():
             derived[key].append(value)
