@@ -210,7 +210,7 @@ def _count_requests() -> dict[str, dict[str, int]]:
         measure("queue message (worker)", lambda: worker.process(QueueMessage(str(uuid.uuid4()), "a hawk")))
         prepared = service.prepare({"prompt": "a wren"})
         measure("POST /generate-image", lambda: api.run(prepared, request_id=str(uuid.uuid4()), owner="k",
-                                                        request_sha256="d", lease_seconds=28))  # fmt: skip
+                                                        request_sha256="d"))  # fmt: skip
     return results
 
 

@@ -96,7 +96,7 @@ def _owner() -> str:
 @app.post("/generate-image")
 @tracer.capture_method
 def generate_image() -> dict[str, Any]:
-    """Generate now (within API Gateway's 29 s), recorded as a job whose id is the request id."""
+    """Generate now (within API Gateway's 29 s), recorded as a job whose id is the request id once it ends."""
     payload = parse_json_body(_raw_body())
     prepared = service().prepare(payload)
     result = jobs().run(
@@ -104,7 +104,6 @@ def generate_image() -> dict[str, Any]:
         request_id=_request_id(),
         owner=_owner(),
         request_sha256=body_digest(canonical_body(payload)),
-        lease_seconds=app.lambda_context.get_remaining_time_in_millis() / 1000,
     )
     metrics.add_dimension(name="model", value=result.model_id)
     metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.images))

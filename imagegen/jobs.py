@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -57,9 +57,10 @@ class JobStatus(enum.StrEnum):
 
 
 #: The only moves a status may make; anything else (backwards, or out of an ending) is refused by the table.
-#: ``None`` is "no record yet": POST /jobs creates a queued record, a delivery or a synchronous request a running one.
+#: ``None`` is "no record yet": POST /jobs creates a queued record, a delivery a running one, and a synchronous
+#: request records itself once, ended.
 TRANSITIONS: dict[JobStatus | None, frozenset[JobStatus]] = {
-    None: frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
+    None: frozenset(JobStatus),
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED}),
     JobStatus.RUNNING: frozenset({JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED}),
     JobStatus.SUCCEEDED: frozenset(),
@@ -171,8 +172,6 @@ class Job:
     lease_until: float = 0.0
     dead_letter: DeadLetter | None = None
     message_id: str = ""
-    #: Made by a synchronous POST /generate-image: nothing retries it once its lease is over.
-    sync: bool = False
 
     @classmethod
     def from_item(cls, raw: Mapping[str, Any]) -> Job:
@@ -197,19 +196,10 @@ class Job:
             lease_until=float(item.get("lease_until", 0)),
             dead_letter=DeadLetter(dead_letter) if dead_letter else None,
             message_id=str(item.get("message_id", "")),
-            sync=bool(item.get("sync", False)),
         )
 
     def leased(self, now: float) -> bool:
         return bool(self.lease_owner) and self.lease_until > now
-
-    def effective(self, now: float) -> Job:
-        """The job as a client should see it: a synchronous request whose lease ran out without an ending
-        (its function timed out or crashed) is failed, because nothing will retry it."""
-        if self.sync and not self.status.ended and self.lease_until and self.lease_until < now:
-            interrupted = JobError("Interrupted", "The request ended before its result was recorded.")
-            return replace(self, status=JobStatus.FAILED, error=interrupted)
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +308,26 @@ class JobStore:
         }  # fmt: skip
         return self._write("put_item", Item=self._serialize(item), ConditionExpression="attribute_not_exists(pk)")
 
+    def create_ended(
+        self, job_id: str, *, owner: str, request_sha256: str, attempt: AttemptRecord, started: float, now: float
+    ) -> bool:
+        """Record a synchronous request once, as it ended (one writer, one write); ``False`` if the id exists."""
+        creates, _ = _from_statuses(attempt.status)
+        assert creates and attempt.status.ended
+        item: dict[str, Any] = {
+            "pk": job_id, "status": attempt.status.value, "source": "api", "owner": owner,
+            "created_at": iso(started), "updated_at": iso(now), "expires_at": int(now + self.retention_seconds),
+            "request_sha256": request_sha256, "attempts": 1,
+            "images": [image.to_item() for image in sorted(attempt.images, key=lambda image: image.index)],
+            "failures": [failure.to_item() for failure in attempt.failures],
+        }  # fmt: skip
+        for name, value in (("model", attempt.model), ("region", attempt.region)):
+            if value:
+                item[name] = value
+        if attempt.error is not None:
+            item["error"] = attempt.error.to_item()
+        return self._write("put_item", Item=self._serialize(item), ConditionExpression="attribute_not_exists(pk)")
+
     def set_message_id(self, job_id: str, message_id: str) -> None:
         """Note the SQS message that carries a submitted job (a retried submit sends again only without it)."""
         self._write("update_item", Key=self._key(job_id), UpdateExpression="SET message_id = :m",
@@ -366,7 +376,6 @@ class JobStore:
         owner: str = "queue",
         created_at: float | None = None,
         request_sha256: str = "",
-        sync: bool = False,
     ) -> Claim:
         """Take the job's lease and make it running (creating the record if it has none). Refused while another
         holds an unexpired lease, once the job has ended, or when the record is another request's."""
@@ -390,9 +399,6 @@ class JobStore:
             " updated_at = :updated, expires_at = if_not_exists(expires_at, :expires),"
             " request_sha256 = if_not_exists(request_sha256, :digest)"
         )
-        if sync:
-            update += ", sync = :sync"
-            values[":sync"] = True
         try:
             reply = self.dynamodb.update_item(
                 TableName=self.table_name,
@@ -442,8 +448,7 @@ class JobStore:
     def record(self, job_id: str, *, lease_owner: str, attempt: AttemptRecord, now: float) -> bool:
         """Record an attempt's results and let go of the lease (or keep it, for a dead letter about to be sent).
         Only the lease holder may; ``False`` when it no longer holds it."""
-        creates, sources = _from_statuses(attempt.status)
-        assert not creates or attempt.status is JobStatus.RUNNING
+        _, sources = _from_statuses(attempt.status)  # never creates: only a lease holder's record is replaced
         values: dict[str, Any] = {
             **{f":from{i}": status.value for i, status in enumerate(sources)},
             ":me": lease_owner,

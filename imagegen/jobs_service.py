@@ -116,44 +116,33 @@ class JobService:
 
     # ---- POST /generate-image -----------------------------------------------------------------------
 
-    def run(
-        self, prepared: PreparedRequest, *, request_id: str, owner: str, request_sha256: str, lease_seconds: float
-    ) -> GenerationResult:
-        """Generate synchronously, recorded as a job whose id is the request id. Every image made is kept; raises
-        the first image's error only when none was made. The record is bookkeeping here: when DynamoDB fails, the
-        request still succeeds (logged and counted as ``JobRecordFailed``)."""
-        lease = f"api/{request_id}"
-        claimed = self._quietly(
-            lambda jobs: jobs.claim(request_id, lease_owner=lease, lease_seconds=lease_seconds, now=self._clock(),
-                                    source="api", owner=owner, request_sha256=request_sha256, sync=True).claimed
-        )  # fmt: skip
+    def run(self, prepared: PreparedRequest, *, request_id: str, owner: str, request_sha256: str) -> GenerationResult:
+        """Generate synchronously, recorded once it ends as a job whose id is the request id. Every image made is kept;
+        raises the first image's error only when none was made. The record is bookkeeping here: when DynamoDB fails,
+        the request still succeeds (logged and counted as ``JobRecordFailed``)."""
+        started = self._clock()
         try:
             result = self.service.generate_images(prepared, stem=request_id, source="api")
         except ImageGenError as error:
-            if claimed:
-                self._end(request_id, lease, AttemptRecord(status=JobStatus.FAILED, error=JobError.of(error)))
+            self._record(request_id, owner, request_sha256, started,
+                         AttemptRecord(status=JobStatus.FAILED, error=JobError.of(error)))  # fmt: skip
             raise
-        if claimed:
-            images = [JobImage(i.index, i.key, i.seed, i.width, i.height, str(i.sidecar.get("model", "")))
-                      for i in result.images]  # fmt: skip
-            failures = [
-                JobError(f.error.code, f.error.public_message, f.index, f.error.detail) for f in result.failures
-            ]
-            first = result.first_error()
-            ending = (
-                AttemptRecord(images=images, failures=failures, model=result.model_id, region=result.region,
-                              status=JobStatus.SUCCEEDED)
-                if images or first is None
-                else AttemptRecord(failures=failures, status=JobStatus.FAILED, error=JobError.of(first))
-            )  # fmt: skip
-            self._end(request_id, lease, ending)
         first = result.first_error()
+        failures = [JobError.of(failure.error, failure.index) for failure in result.failures]
+        ending = (
+            AttemptRecord(images=[JobImage.from_stored(image) for image in result.images], failures=failures,
+                          model=result.model_id, region=result.region, status=JobStatus.SUCCEEDED)
+            if result.images or first is None
+            else AttemptRecord(failures=failures, status=JobStatus.FAILED, error=JobError.of(first))
+        )  # fmt: skip
+        self._record(request_id, owner, request_sha256, started, ending)
         if not result.images and first is not None:
             raise first
         return result
 
-    def _end(self, job_id: str, lease: str, ending: AttemptRecord) -> None:
-        self._quietly(lambda jobs: jobs.record(job_id, lease_owner=lease, attempt=ending, now=self._clock()))
+    def _record(self, job_id: str, owner: str, digest: str, started: float, ending: AttemptRecord) -> None:
+        self._quietly(lambda jobs: jobs.create_ended(job_id, owner=owner, request_sha256=digest, attempt=ending,
+                                                     started=started, now=self._clock()))  # fmt: skip
 
     def _quietly(self, write: Callable[[JobStore], bool]) -> bool:
         if self.jobs is None:
@@ -175,7 +164,7 @@ class JobService:
                 f"No job {job_id}. A message sent straight to the queue has a job once the worker receives it "
                 "(seconds); records are kept for 15 days."
             )
-        return job_view(job.effective(self._clock()), self.service)
+        return job_view(job, self.service)
 
     def _store(self) -> JobStore:
         if self.jobs is None:

@@ -216,10 +216,20 @@ def test_a_synchronous_request_that_made_no_image_is_a_failed_job(api: Api) -> N
 
 
 def test_a_synchronous_request_succeeds_when_the_job_records_are_down(api: Api) -> None:
+    counted: list[str] = []
+    api.service.count = lambda name, **_: counted.append(name)
     faults = Faults(api.jobs.dynamodb)
-    faults.fail("UpdateItem", times=2)  # the claim and the ending
+    faults.fail("PutItem")  # its one record, written once it ended
     status, reply, _ = call("POST", "/generate-image", {"prompt": "an owl"}, request_id=REQUEST_ID)
     assert status == 200 and len(reply["images"]) == 1
+    assert faults.calls == ["PutItem"] and counted == ["JobRecordFailed"]
+    assert call("GET", f"/jobs/{REQUEST_ID}")[0] == 404
+
+
+def test_a_synchronous_request_is_one_write_once_it_ended(api: Api) -> None:
+    faults = Faults(api.jobs.dynamodb)
+    status, _, _ = call("POST", "/generate-image", {"prompt": "an owl"}, request_id=REQUEST_ID)
+    assert (status, faults.calls) == (200, ["PutItem"])
 
 
 # ---- a fault at each write step of a submission: a retry with the same key completes it, one message --------
