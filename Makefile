@@ -125,7 +125,7 @@ local: install ## Run the whole system locally until Ctrl-C (API :3000, AWS :456
 emulator: install ## Run only the Bedrock emulator on :4567
 	$(BIN)/python -m bedrock_emulator --port 4567
 
-bench: install ## Benchmarks on the local stack (~11 min; not part of `make test`): tables + bench/results/
+bench: install ## Benchmarks on the local stack (~14 min; not part of `make test`): tables + bench/results/
 	$(UV) sync --frozen --group bench
 	$(BIN)/python -m bench $(BENCH)
 
