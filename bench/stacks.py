@@ -43,8 +43,10 @@ BASELINE_WORKER = "bench.baseline_handlers:worker_handler"
 
 @contextlib.contextmanager
 def local_stack(name: str, emulator: EmulatorConfig | None = None, **overrides: Any) -> Iterator[LocalStack]:
-    """A local stack on free loopback ports, no state file, quiet handlers, logs in ``LOG_ROOT/<name>``."""
+    """A local stack on free loopback ports, no state file, quiet handlers, logs in ``LOG_ROOT/<name>``, and no usage
+    plan (the benchmarks measure the service, not API Gateway's throttle: 5 requests a second would be the figure)."""
     settings: dict[str, Any] = {
+        "usage_plan": None,
         "api_port": 0,
         "aws_port": 0,
         "bedrock_port": 0,

@@ -12,9 +12,12 @@ import boto3
 
 from bedrock_emulator.config import EmulatorConfig
 from imagegen.config import DEFAULT_MODEL_ID
+from local_stack.usage_plan import UsagePlan
 
 DEFAULT_STATE_FILE = Path(".local/stack.json")
 DEFAULT_LOG_DIR = Path(".local/logs")
+#: The local API gateway's read timeout (``python -m local_stack.gateway --read-timeout``).
+API_READ_TIMEOUT_SECONDS = 10.0
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
@@ -45,6 +48,11 @@ class StackConfig:
     #: Share of batches the poller delivers twice (SQS delivers at least once; tests and soaks use this).
     duplicate_delivery_rate: float = 0.0
     emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
+    #: The API key's usage plan and the stage throttle, as template.yaml sets them; ``None``: none (benchmarks,
+    #: which measure the service, not the plan).
+    usage_plan: UsagePlan | None = field(default_factory=UsagePlan.from_template)
+    #: How long the API gateway waits for a whole request (headers and body) before it closes the connection.
+    api_read_timeout_seconds: float = API_READ_TIMEOUT_SECONDS
     #: Where the endpoints are written for the CLI; ``None``: nowhere (demo, tests, benchmarks).
     state_file: Path | None = DEFAULT_STATE_FILE
     #: Where each service's output (the handlers' JSON logs and metrics) goes, one file per service.

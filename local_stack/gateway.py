@@ -1,9 +1,15 @@
 """A local API Gateway (REST API, Lambda proxy integration) in front of the real ``generate_image`` handler.
 
-It enforces what API Gateway enforces before and around the integration: the resource and method (anything
-else, HEAD and OPTIONS included: 403 ``Missing Authentication Token``), the API key (403 ``Forbidden``), a
-well-formed ``Content-Length`` (400), the 10 MB payload limit (413), and the 29 s integration timeout (504).
-A handler that raises becomes 502, as in AWS.
+HTTP is served by waitress, a production WSGI server (the gateway's own framing was hand-written and lenient):
+Content-Length must be digits and agree with itself, chunk sizes hex digits, an unknown transfer coding is refused
+(501, as RFC 9112 says), a truncated body is never dispatched, and a connection that sends nothing for
+``read_timeout`` seconds, or has not sent a whole request within it, is closed. werkzeug reads the requests.
+
+It enforces what API Gateway enforces before and around the integration: the routes of openapi.yaml (anything else,
+HEAD and OPTIONS included: 403 ``Missing Authentication Token``), the API key (403 ``Forbidden``), the usage plan and
+the stage throttle (429, ``local_stack.usage_plan``), the 10 MB payload limit (413), malformed requests (400), and
+the 29 s integration timeout (504); a handler that raises becomes 502, as in AWS. Its own replies carry
+``X-Content-Type-Options: nosniff``, as template.yaml's GatewayResponses make API Gateway's.
 
 ``python -m local_stack.gateway --port 0 --api-key KEY`` serves the handler in its own process (the local
 stack starts it so); its first stdout line is ``ready <url of the stage>``.
@@ -17,15 +23,26 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Self, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import yaml
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import create_server
+from waitress.task import ErrorTask
+from werkzeug.wrappers import Request
+
+from local_stack.config import API_READ_TIMEOUT_SECONDS
 from local_stack.lambda_runtime import InvocationTimeout, LocalFunction, load_handler, serve_until_signalled
+from local_stack.usage_plan import UsagePlan, UsagePlanLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +52,10 @@ HttpReply = tuple[int, dict[str, str], bytes]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 API_HANDLER = "generate_image.app:lambda_handler"
+OPENAPI = Path(__file__).resolve().parents[1] / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+#: What API Gateway adds to its own 4xx/5xx (template.yaml's GatewayResponses).
+GATEWAY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass(frozen=True)
@@ -54,25 +75,22 @@ class Route:
         return {name: unquote(value) for name, value in found.groupdict().items()} if found else None
 
 
-#: template.yaml's API: the page is public; everything it fetches needs the key.
-ROUTES = (
-    Route("POST", "/generate-image"),
-    Route("POST", "/jobs"),
-    Route("GET", "/jobs/{job_id}"),
-    Route("GET", "/images"),
-    Route("GET", "/", api_key_required=False),
-)
+def routes_from_openapi(path: Path = OPENAPI) -> tuple[Route, ...]:
+    """The API's routes as openapi.yaml describes them: an operation with ``security: []`` needs no key."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    default_security = document.get("security", [])
+    return tuple(
+        Route(method.upper(), resource, api_key_required=bool(operation.get("security", default_security)))
+        for resource, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    )
+
+
+#: The API's routes (tests/infra/test_openapi.py: the same as template.yaml's).
+ROUTES = routes_from_openapi()
 #: The id API Gateway reports for the local API key (``requestContext.identity.apiKeyId``): a job's owner.
 LOCAL_API_KEY_ID = "local-api-key-id"
-
-
-class _GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the page and the benchmarks open many connections at once; the default is 5
-
-
-class BadRequest(Exception):
-    """The request cannot be read (API Gateway answers 400 before any integration)."""
 
 
 class LocalApiGateway:
@@ -89,6 +107,8 @@ class LocalApiGateway:
         routes: Sequence[Route] = ROUTES,
         integration_timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        read_timeout_seconds: float = API_READ_TIMEOUT_SECONDS,
+        usage_plan: UsagePlan | None = None,
     ) -> None:
         self.function = function
         self.api_key = api_key
@@ -96,18 +116,17 @@ class LocalApiGateway:
         self.routes = tuple(routes)
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
-        self._server = _GatewayServer((host, port), _handler_class(self))
+        self.limiter = UsagePlanLimiter(usage_plan) if usage_plan else None
+        self._server: Any = _serve(_wsgi_app(self), host, port, read_timeout_seconds, max_payload_bytes)
         self._thread: threading.Thread | None = None
 
     @property
     def host(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
+        return f"{self._server.effective_host}:{self._server.effective_port}"
 
     @property
     def stage_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{self.stage}"
+        return f"http://{self.host}/{self.stage}"
 
     @property
     def url(self) -> str:
@@ -115,13 +134,15 @@ class LocalApiGateway:
         return f"{self.stage_url}/generate-image"
 
     def start(self) -> Self:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="api-gateway", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Close every connection and the listening socket; waitress's loop ends with an empty map."""
+        for channel in list(self._server._map.values()):
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=5)
         if self._thread:
             self._thread.join(timeout=5)
 
@@ -139,6 +160,9 @@ class LocalApiGateway:
             return _json(403, {"message": "Forbidden"}, request_id)
         if len(body) > self.max_payload_bytes:
             return _json(413, {"message": "Request Too Long"}, request_id)
+        refusal = self.limiter.refusal(self.api_key if route.api_key_required else None) if self.limiter else None
+        if refusal is not None:
+            return _json(429, {"message": refusal}, request_id)
         event = self._event(route, path, split.query, dict(headers), body, request_id=request_id)
         event["pathParameters"] = path_parameters or None
         try:
@@ -211,7 +235,8 @@ def _host(headers: Mapping[str, str]) -> str | None:
 
 
 def _json(status: int, payload: dict[str, Any], request_id: str) -> HttpReply:
-    headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
+    """A reply of API Gateway itself."""
+    headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, **GATEWAY_HEADERS}
     return status, headers, json.dumps(payload).encode()
 
 
@@ -227,75 +252,87 @@ def _from_proxy_result(result: Any, request_id: str) -> HttpReply:
     return int(result["statusCode"]), headers, data
 
 
-def _handler_class(gateway: LocalApiGateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every reply on a keep-alive connection.
-        disable_nagle_algorithm = True
+class _Parser(HTTPRequestParser):
+    """waitress's parser, and one rule it lacks: RFC 9112 forbids applying chunked twice (``chunked, chunked``), which
+    it would read as chunked once."""
 
-        def _serve(self) -> None:
-            try:
-                status, headers, body = self._exchange()
-            except BadRequest as problem:
-                self.close_connection = True  # the rest of the stream cannot be framed
-                status, headers, body = _json(400, {"message": f"Bad Request: {problem}"}, str(uuid.uuid4()))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    def parse_header(self, header_plus: bytes) -> None:
+        codings = [
+            coding.strip(b" \t").lower()
+            for line in header_plus.split(b"\r\n")[1:]
+            if line.lower().startswith(b"transfer-encoding:")
+            for coding in line.split(b":", 1)[1].split(b",")
+        ]
+        if codings.count(b"chunked") > 1:
+            raise ParsingError("Transfer-Encoding applies chunked more than once")
+        super().parse_header(header_plus)
 
-        def _exchange(self) -> HttpReply:
-            length = self._content_length()
-            if length > gateway.max_payload_bytes:
-                remaining = length  # drain the body in chunks so the client sees the reply, not a reset
-                while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 16))):
-                    remaining -= len(chunk)
-                return _json(413, {"message": "Request Too Long"}, str(uuid.uuid4()))
-            raw = self._read_body(length)
-            return gateway.handle(self.command, self.path, dict(self.headers.items()), raw)
 
-        def _content_length(self) -> int:
-            values = self.headers.get_all("Content-Length") or []
-            if len(set(values)) > 1:
-                raise BadRequest("conflicting Content-Length headers")
-            if not values:
-                return 0
-            value = values[0].strip()
-            if not value.isdigit() or not value.isascii():
-                raise BadRequest("Content-Length must be a non-negative integer")
-            return int(value)
+class _Channel(HTTPChannel):
+    """Notes when a request starts arriving, so that a request trickling in forever can be cut off."""
 
-        def _read_body(self, length: int) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
-            return self.rfile.read(length) if length else b""
+    parser_class = _Parser
+    error_task_class: type[ErrorTask]
+    request_started = 0.0
 
-        def _read_chunked(self) -> bytes:
-            body = bytearray()
-            while True:
-                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-                try:
-                    size = int(size_line, 16)
-                except ValueError:
-                    raise BadRequest("malformed chunked body") from None
-                if size == 0:
-                    self.rfile.readline(1024)
-                    return bytes(body)
-                if len(body) + size > gateway.max_payload_bytes + 1:
-                    raise BadRequest("chunked body over the payload limit")
-                body += self.rfile.read(size)
-                self.rfile.readline(1024)
+    def received(self, data: bytes) -> bool:
+        if self.request is None and data:
+            self.request_started = time.time()
+        return bool(super().received(data))
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("api-gateway: " + format, *args)
+class _ErrorTask(ErrorTask):
+    """waitress's answer to a request it cannot read (400, 413, 431, 501, …), as API Gateway's JSON."""
 
-    return Handler
+    def execute(self) -> None:
+        error = cast("Any", self.request).error
+        message = "Request Too Long" if error.code == 413 else f"{error.reason}: {error.body}"
+        body = json.dumps({"message": message}).encode()
+        self.status = f"{error.code} {error.reason}"
+        cast("list[tuple[str, str]]", self.response_headers).extend(
+            [("Content-Type", "application/json"), *GATEWAY_HEADERS.items()]
+        )
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+_Channel.error_task_class = _ErrorTask
+
+
+def _serve(app: Any, host: str, port: int, read_timeout: float, max_body: int) -> Any:
+    """A waitress server for ``app``, with a read timeout for the headers and the body of each request. (Typed Any:
+    types-waitress lacks the attributes used here.)"""
+    server: Any = create_server(
+        app, host=host, port=port, threads=16, channel_timeout=int(read_timeout), cleanup_interval=1,
+        max_request_body_size=max_body, ident="", expose_tracebacks=False,
+    )  # fmt: skip
+    server.channel_class = _Channel
+    idle_only = server.maintenance
+
+    def maintenance(now: int) -> None:
+        idle_only(now)  # closes channels idle for read_timeout
+        for channel in list(server.active_channels.values()):
+            partial = channel.request is not None and not channel.request.completed
+            if partial and now - getattr(channel, "request_started", now) > read_timeout:
+                channel.will_close = True  # a request still arriving after read_timeout
+
+    server.maintenance = maintenance
+    return server
+
+
+def _wsgi_app(gateway: LocalApiGateway) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        headers = dict(request.headers.items())
+        status, reply_headers, body = gateway.handle(
+            request.method, environ.get("REQUEST_URI") or request.full_path, headers, request.get_data(cache=False)
+        )
+        start_response(f"{status} {HTTPStatus(status).phrase}", [*reply_headers.items(),
+                                                                 ("Content-Length", str(len(body)))])  # fmt: skip
+        return [body]
+
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -305,11 +342,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--handler", default=API_HANDLER, help="module:function of the Lambda handler")
+    parser.add_argument("--rate", type=float, default=0, help="usage plan: requests per second (0: no usage plan)")
+    parser.add_argument("--burst", type=int, default=0, help="usage plan: burst")
+    parser.add_argument("--quota", type=int, default=0, help="usage plan: requests per day")
+    parser.add_argument(
+        "--read-timeout", type=float, default=API_READ_TIMEOUT_SECONDS, help="seconds to receive a request"
+    )
     args = parser.parse_args(argv)
     # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current event on
     # a class attribute, so concurrent invocations in one process would read each other's.
     function = LocalFunction("imagegen-api", load_handler(args.handler), timeout_seconds=28, max_concurrency=1)
-    gateway = LocalApiGateway(function, api_key=args.api_key, host=args.host, port=args.port).start()
+    plan = UsagePlan(args.rate, args.burst, args.quota) if args.rate > 0 else None
+    gateway = LocalApiGateway(function, api_key=args.api_key, host=args.host, port=args.port, usage_plan=plan,
+                              read_timeout_seconds=args.read_timeout).start()  # fmt: skip
     try:
         serve_until_signalled(f"ready {gateway.stage_url}")
     finally:

@@ -104,10 +104,14 @@ class LocalStack:
         self.emulator = EmulatorAdmin(bedrock_url)
         queue_url, self._queue_arn, dlq_url = self._create_resources(aws_url)
 
+        plan = cfg.usage_plan
+        usage_plan = (
+            ["--rate", str(plan.rate), "--burst", str(plan.burst), "--quota", str(plan.quota_per_day)] if plan else []
+        )
         api = self._service(
             "api",
             python_module("local_stack.gateway", "--host", cfg.host, "--port", str(cfg.api_port),
-                          "--api-key", cfg.api_key),
+                          "--api-key", cfg.api_key, "--read-timeout", str(cfg.api_read_timeout_seconds), *usage_plan),
             extra_env=self._api_environment(aws_url, bedrock_url, queue_url),
         )  # fmt: skip
         worker = self._start_worker(self._worker_environment(aws_url, bedrock_url, dlq_url), queue_url)
