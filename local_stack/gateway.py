@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 HttpReply = tuple[int, dict[str, str], bytes]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+#: The largest body read whole (and answered 413 when over MAX_PAYLOAD_BYTES).
+MAX_READ_BYTES = 64 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 API_HANDLER = "generate_image.app:lambda_handler"
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi.yaml"
@@ -117,7 +119,9 @@ class LocalApiGateway:
         self.integration_timeout_seconds = integration_timeout_seconds
         self.max_payload_bytes = max_payload_bytes
         self.limiter = UsagePlanLimiter(usage_plan) if usage_plan else None
-        self._server: Any = _serve(_wsgi_app(self), host, port, read_timeout_seconds, max_payload_bytes)
+        # waitress reads bodies up to this size whole (to a temporary file past 512 KB), so that a client sending one
+        # over the payload limit sees the 413 rather than a reset connection; beyond it, waitress cuts it off.
+        self._server: Any = _serve(_wsgi_app(self), host, port, read_timeout_seconds, MAX_READ_BYTES)
         self._thread: threading.Thread | None = None
 
     @property

@@ -37,11 +37,25 @@ def post(url: str, body: bytes | str | None, key: str | None = "local-api-key") 
         headers["x-api-key"] = key
     data = body.encode() if isinstance(body, str) else body
     request = urllib.request.Request(url, data=data if data is not None else b"", headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return _send(request)
+
+
+#: The usage plan's throttle answer: a client waits a token (5 a second) and tries again.
+THROTTLED = {"message": "Too Many Requests"}
+
+
+def _send(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
+    """One request, waiting out the usage plan's throttle (as clients should: the stack emulates the plan)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            status, body = error.code, json.loads(error.read() or b"{}")
+        if (status, body) != (429, THROTTLED) or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.25)
 
 
 def png_keys(endpoints: Any, fragment: str) -> list[str]:
@@ -50,18 +64,14 @@ def png_keys(endpoints: Any, fragment: str) -> list[str]:
 
 
 def get(url: str, key: str | None = "local-api-key") -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, headers={"x-api-key": key} if key else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return _send(urllib.request.Request(url, headers={"x-api-key": key} if key else {}))
 
 
 def job_ended(endpoints: Any, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """The job once its record says it ended (GET /jobs/{job_id}, as clients follow it)."""
 
     def ended() -> dict[str, Any] | None:
+        time.sleep(0.15)  # polls at most 5 a second, within the usage plan's rate (not synchronisation)
         status, job = get(f"{endpoints.stage_url}/jobs/{job_id}")
         return job if status == 200 and job["status"] in ("succeeded", "failed") else None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from bedrock_emulator.config import EmulatorConfig
 from local_stack.config import StackEndpoints
 from local_stack.stack import LocalStack, StackConfig
-from tests.local.local_stack_support import dead_letters, get, job_ended, post, send, wait_until
+from tests.local.local_stack_support import THROTTLED, dead_letters, get, job_ended, post, send, wait_until
 from tests.tools import tool_spec, uv
 
 STABILITY = "stability.stable-image-core-v1:1@us-west-2"
@@ -47,11 +48,16 @@ def submit(endpoints: StackEndpoints, body: object, key: str | None = None) -> t
         headers["Idempotency-Key"] = key
     request = urllib.request.Request(f"{endpoints.stage_url}/jobs", data=json.dumps(body).encode(), headers=headers,
                                      method="POST")  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read()), reply.headers
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), error.headers
+    for _ in range(40):  # the usage plan's throttle is waited out, as a client should
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, json.loads(reply.read()), reply.headers
+        except urllib.error.HTTPError as error:
+            answer = (error.code, json.loads(error.read()), error.headers)
+        if answer[:2] != (429, THROTTLED):
+            return answer
+        time.sleep(0.25)
+    return answer
 
 
 def test_a_job_is_accepted_at_once_and_followed_to_its_images(endpoints: StackEndpoints) -> None:
