@@ -44,6 +44,7 @@ def schemathesis(endpoints: StackEndpoints, report: Path) -> subprocess.Complete
         "--url", endpoints.stage_url, "--header", f"x-api-key: {endpoints.api_key}", "--checks", CHECKS,
         "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--rate-limit", RATE_LIMIT,
         "--request-timeout", "30", "--no-color", "--report", "ndjson", "--report-ndjson-path", str(report),
+        "--generation-database", "none",  # no example database left in the repository
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False, env={**os.environ})
 
