@@ -12,11 +12,12 @@ worker's concurrency allow. The cursor is the page's ``LastEvaluatedKey``, base6
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import boto3
 from botocore.config import Config
@@ -125,32 +126,133 @@ def _item(entry: Mapping[str, Any]) -> dict[str, Any]:
             "doc": {"S": json.dumps(entry)}}  # fmt: skip
 
 
+#: DynamoDB's limit on a sort key value, in UTF-8 bytes: no item with a longer ``sk`` can be written, so no cursor
+#: the index hands out holds one ("Sort key length" in
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys).
+#: Every real sort key is far shorter: ``{created_at}#{key}`` is a 29-character time, "#", and a key such as
+#: ``{KEY_PREFIX}/generated_images/from_queue/{job_id}-{n}.png`` (70 characters and the prefix).
+MAX_SORT_KEY_BYTES = 1024
+#: A cursor's JSON with an empty sort key; ``encode_cursor`` writes ASCII, each byte of the sort key at most as the
+#: six characters of a ``\u00XX`` escape.
+_CURSOR_ENVELOPE = '{"pk": {"S": "image"}, "sk": {"S": ""}}'
+#: The longest cursor the index can hand out (unpadded base64 of the longest JSON): anything longer is refused
+#: before it is decoded.
+MAX_CURSOR_CHARS = -(-4 * (len(_CURSOR_ENVELOPE) + 6 * MAX_SORT_KEY_BYTES) // 3)
+#: A cursor's JSON nests two levels (an object of objects); deeper nesting is refused before it is parsed.
+_CURSOR_DEPTH = 2
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+#: ``created_at`` as the service writes it (``datetime.isoformat``, UTC, milliseconds) or a sidecar may hold it.
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_NOT_A_CURSOR = "must be a next_cursor value from an earlier GET /images reply"
+
+
 def encode_cursor(last_key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
-    """A cursor this index handed out; anything else is a 400 on ``cursor``."""
+    """A cursor this index handed out; anything else is a 400 on ``cursor``, never another exception.
+
+    Checked in order: at most ``MAX_CURSOR_CHARS`` characters; unpadded base64url; ASCII JSON nested at most two
+    levels, without a key given twice; exactly ``{"pk": {"S": "image"}, "sk": {"S": <string>}}`` (each value with
+    the one type key ``S``); the sort key ``{created_at}#{key}``: an ISO 8601 time, ``#``, a key that is not empty,
+    all of it valid Unicode and at most ``MAX_SORT_KEY_BYTES`` bytes of UTF-8.
+    """
+    if len(cursor) > MAX_CURSOR_CHARS:
+        _refuse_cursor(f"longer than {MAX_CURSOR_CHARS} characters")
+    if not _BASE64URL.fullmatch(cursor) or len(cursor) % 4 == 1:
+        _refuse_cursor("not base64url")
+    text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        decoded = None
-    valid = (
+        document = text.decode("ascii")
+    except UnicodeDecodeError:
+        _refuse_cursor("not ASCII JSON")
+    if _nesting(document) > _CURSOR_DEPTH:
+        _refuse_cursor("nested too deeply")
+    try:
+        decoded = json.loads(document, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError:
+        _refuse_cursor("a key appears twice")
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; RecursionError cannot happen at depth 2
+        _refuse_cursor("not JSON")
+    if not (
         isinstance(decoded, dict)
-        and set(decoded) == {"pk", "sk"}
+        and decoded.keys() == {"pk", "sk"}
         and decoded["pk"] == {"S": PARTITION}
         and isinstance(decoded["sk"], dict)
-        and isinstance(decoded["sk"].get("S"), str)
-    )
-    if not valid:
-        raise InvalidRequestError("cursor", "must be a next_cursor value from an earlier GET /images reply")
+        and decoded["sk"].keys() == {"S"}
+        and isinstance(decoded["sk"]["S"], str)
+    ):
+        _refuse_cursor('not {"pk": {"S": "image"}, "sk": {"S": "..."}}')
+    _check_sort_key(decoded["sk"]["S"])
     return dict(decoded)
 
 
+def _check_sort_key(sort_key: str) -> None:
+    try:
+        size = len(sort_key.encode("utf-8"))
+    except UnicodeEncodeError:
+        _refuse_cursor("its sort key is not valid Unicode")
+    if size > MAX_SORT_KEY_BYTES:
+        _refuse_cursor(f"its sort key is longer than {MAX_SORT_KEY_BYTES} bytes")
+    created_at, hash_sign, key = sort_key.partition("#")
+    if not hash_sign or not key or not _TIMESTAMP.fullmatch(created_at):
+        _refuse_cursor("its sort key is not {created_at}#{key}")
+    try:
+        datetime.fromisoformat(created_at)
+    except ValueError:
+        _refuse_cursor("its sort key is not {created_at}#{key}")
+
+
+def _refuse_cursor(reason: str) -> NoReturn:
+    raise InvalidRequestError("cursor", f"{_NOT_A_CURSOR} ({reason})")
+
+
+def _nesting(document: str) -> int:
+    """How deeply arrays and objects nest in ``document`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in document:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
 def parse_limit(raw: str | None) -> int:
-    """``limit`` from a query string: 1-100, default 24; anything else is a 400 on ``limit``."""
+    """``limit`` from a query string: 1-100, default 24, in ASCII digits only (``str.isdigit`` also says yes to
+    U+00B2 superscript two, U+2460 circled one and U+FF15 fullwidth five, which ``int`` reads or refuses); anything
+    else is a 400 on ``limit``. Leading zeros are fine; the digits are read only once at most three are significant
+    (``int`` refuses 4,301 digits)."""
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidRequestError("limit", f"must be a whole number from 1 to {MAX_PAGE}")
-    return int(raw)
+    digits = raw.lstrip("0")
+    if not (raw.isascii() and raw.isdigit() and len(digits) <= 3 and 1 <= int(digits or "0") <= MAX_PAGE):
+        raise InvalidRequestError("limit", f"must be a whole number from 1 to {MAX_PAGE} (ASCII digits)")
+    return int(digits)

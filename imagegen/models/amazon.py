@@ -20,7 +20,7 @@ from imagegen.models.base import (
     decode_png,
     random_seed,
 )
-from imagegen.request import ImageRequest
+from imagegen.request import ImageRequest, check_side_bounds, quote
 
 QUALITIES = ("standard", "premium")
 
@@ -54,6 +54,7 @@ class AmazonImageAdapter(ModelAdapter):
             else self.default_size
         )
         self.check_size(width, height)
+        check_side_bounds(width, height)  # every model's bound; each model's own rule above is narrower
         seed = self.pick_seed(request, seed_source)
 
         text_params: dict[str, Any] = {"text": request.prompt}
@@ -125,7 +126,8 @@ class TitanImageAdapter(AmazonImageAdapter):
     def check_size(self, width: int, height: int) -> None:
         if (width, height) not in self.sizes:
             listed = ", ".join(f"{w}x{h}" for w, h in sorted(self.sizes, reverse=True))
-            raise InvalidRequestError("width", f"{width}x{height} is not a supported size for {self.label}: {listed}")
+            size = quote(f"{width}x{height}")
+            raise InvalidRequestError("width", f"{size} is not a supported size for {self.label}: {listed}")
 
 
 class NovaCanvasAdapter(AmazonImageAdapter):

@@ -6,7 +6,8 @@ Limits: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-di
 .../model-parameters-diffusion-stable-image-core-text-image-request-response.html and
 .../model-parameters-diffusion-stable-ultra-text-image-request-response.html: prompt and negative_prompt
 at most 10,000 characters, the aspect ratios below, seed 0-4294967294, one image per call (a request for
-``numberOfImages`` n makes n calls, seeds seed .. seed + n - 1).
+``numberOfImages`` n makes n calls, seeds seed .. seed + n - 1). Width and height only select the aspect ratio;
+they must be 1-4096 like on every model (``imagegen.request.MAX_SIDE``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from imagegen.models.base import (
     decode_png,
     random_seed,
 )
-from imagegen.request import ImageRequest
+from imagegen.request import ImageRequest, check_side_bounds
 
 ASPECT_RATIOS: tuple[tuple[int, int], ...] = (
     (1, 1), (16, 9), (9, 16), (21, 9), (9, 21), (3, 2), (2, 3), (5, 4), (4, 5),
@@ -71,6 +72,7 @@ class StabilityAdapter(ModelAdapter):
         if width is None or height is None:
             missing = "height" if height is None else "width"
             raise InvalidRequestError(missing, "width and height must be given together")
+        check_side_bounds(width, height)  # 0x0 and -16x-9 match 1:1 and 16:9 as well as 1024x1024 and 1920x1080
         for ratio_w, ratio_h in ASPECT_RATIOS:
             if width * ratio_h == height * ratio_w:
                 return f"{ratio_w}:{ratio_h}"

@@ -15,7 +15,15 @@ import pytest
 
 from generate_image import app
 from imagegen.config import Settings
-from imagegen.index import ImageIndex, make_dynamodb_client, table_definition
+from imagegen.errors import StorageError
+from imagegen.index import (
+    MAX_CURSOR_CHARS,
+    MAX_SORT_KEY_BYTES,
+    ImageIndex,
+    encode_cursor,
+    make_dynamodb_client,
+    table_definition,
+)
 from imagegen.jobs import JobStore
 from imagegen.queue import QueueMessage, QueueWorker, make_sqs_client
 from tests.conftest import BUCKET
@@ -151,3 +159,66 @@ def test_the_page_is_public_self_contained_and_locked_down(service: Any) -> None
 def test_json_replies_are_not_sniffed(service: Any) -> None:
     _, _, headers = get("/images")
     assert headers["X-Content-Type-Options"] == ["nosniff"]
+
+
+# ---- issue: this week's hostile inputs to GET /images are 400s naming the field, never 500s ------------------
+
+CREATED_AT = "2026-11-30T10:35:23.819+00:00"
+
+
+def forged(document: str) -> str:
+    return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
+
+
+HOSTILE_QUERIES: list[tuple[str, dict[str, str], str]] = [
+    ("limit superscript two", {"limit": "\u00b2"}, "limit"),
+    ("limit circled one", {"limit": "\u2460"}, "limit"),
+    ("limit superscript one two", {"limit": "\u00b9\u00b2"}, "limit"),
+    ("limit fullwidth five", {"limit": "\uff15"}, "limit"),
+    ("limit of 4,301 digits", {"limit": "1" * 4301}, "limit"),
+    ("limit of 10,000 digits", {"limit": "9" * 10_000}, "limit"),
+    ("cursor of 1,100 nested brackets", {"cursor": forged("[" * 1100 + "]" * 1100)}, "cursor"),
+    ("cursor with a second type on the sort key",
+     {"cursor": forged(f'{{"pk": {{"S": "image"}}, "sk": {{"S": "{CREATED_AT}#k.png", "N": "1"}}}}')}, "cursor"),
+    ("cursor with a 2,000-character sort key",
+     {"cursor": encode_cursor({"pk": {"S": "image"}, "sk": {"S": f"{CREATED_AT}#{'k' * 1970}"}})}, "cursor"),
+    ("cursor with a duplicate pk",
+     {"cursor": forged(f'{{"pk": {{"S": "x"}}, "pk": {{"S": "image"}}, "sk": {{"S": "{CREATED_AT}#k.png"}}}}')},
+     "cursor"),
+    ("cursor with a lone surrogate",
+     {"cursor": forged(f'{{"pk": {{"S": "image"}}, "sk": {{"S": "{CREATED_AT}#\\udfff"}}}}')}, "cursor"),
+    ("cursor of ten megabytes", {"cursor": "A" * 10_000_000}, "cursor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "query", "field"), HOSTILE_QUERIES, ids=[case for case, _, _ in HOSTILE_QUERIES])
+def test_hostile_limits_and_cursors_are_400s_naming_them(
+    service: Any, caplog: pytest.LogCaptureFixture, case: str, query: dict[str, str], field: str
+) -> None:
+    status, body, _ = get("/images", query)
+    assert (status, body["field"], body["code"]) == (400, field, "InvalidRequest"), body
+    assert len(body["message"]) < 200
+    messages = [record.getMessage() for record in caplog.records if record.name == "imagegen-api"]
+    assert "invalid request" in messages
+    assert "unexpected error" not in messages  # the 500 path, which logged the traceback
+
+
+def test_a_cursor_for_the_longest_sort_key_dynamodb_stores_pages_on(service: Any, dynamodb: DynamoDBClient) -> None:
+    index = ImageIndex(dynamodb, TABLE)
+    prefix = f"{CREATED_AT}#generated_images/"
+    # Non-ASCII keys make the longest cursors (each byte of UTF-8 up to a 6-character escape); S3 allows them.
+    longest_key = "generated_images/" + "\u00e9" * ((MAX_SORT_KEY_BYTES - len(prefix.encode())) // 2) + ".png"
+    longest_key = longest_key[: len(longest_key) - (len(f"{CREATED_AT}#{longest_key}".encode()) - 1024)]
+    assert len(f"{CREATED_AT}#{longest_key}".encode()) == MAX_SORT_KEY_BYTES
+    older = {"key": "generated_images/older.png", "prompt": "older", "created_at": "2026-11-29T00:00:00.000+00:00"}
+    index.put([{"key": longest_key, "prompt": "longest", "created_at": CREATED_AT}, older])
+    with pytest.raises(StorageError):  # DynamoDB itself refuses one byte more: no cursor can hold a longer sort key
+        index.put([{"key": longest_key + "x", "prompt": "too long", "created_at": CREATED_AT}])
+
+    status, first, _ = get("/images", {"limit": "1"})
+    assert status == 200
+    assert [image["prompt"] for image in first["images"]] == ["longest"]
+    assert len(first["next_cursor"]) <= MAX_CURSOR_CHARS
+    status, second, _ = get("/images", {"limit": "1", "cursor": first["next_cursor"]})
+    assert status == 200, second
+    assert [image["prompt"] for image in second["images"]] == ["older"]

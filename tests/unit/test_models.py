@@ -15,7 +15,7 @@ from imagegen.models import (
     TitanImageAdapter,
     adapter_for,
 )
-from imagegen.request import parse_request
+from imagegen.request import MAX_SIDE, MIN_SIDE, ImageRequest, parse_request
 from tests.fakes import b64png, make_png
 
 TITAN = "amazon.titan-image-generator-v1"
@@ -277,3 +277,56 @@ def test_default_seed_is_random_within_the_model_range() -> None:
     seeds = {adapter.prepare(parse_request({"prompt": "x"})).seed for _ in range(50)}
     assert len(seeds) > 40
     assert all(0 <= seed <= 858_993_459 for seed in seeds)
+
+
+# ---- issue: sizes that are not sizes (every model: 1-4096 before any ratio matching) ------------------------
+
+ALL_MODELS = [TITAN, TITAN_V2, NOVA, SD35, CORE]
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
+@pytest.mark.parametrize(("width", "height"), [(0, 0), (-16, -9), (-1024, -1024), (0, 1024), (1024, -1)])
+def test_a_side_that_is_not_positive_is_a_400_on_every_model(model_id: str, width: int, height: int) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        prepare(model_id, width=width, height=height)
+    assert caught.value.field in {"width", "height"}
+
+
+@pytest.mark.parametrize("model_id", [SD35, CORE])
+@pytest.mark.parametrize(
+    ("width", "height", "field"), [(0, 0, "width"), (-16, -9, "width"), (1024, 0, "height"), (4097, 4097, "width")]
+)
+def test_stability_bounds_both_sides_before_matching_a_ratio(
+    model_id: str, width: int, height: int, field: str
+) -> None:
+    # 0x0 and -16x-9 match 1:1 and 16:9 arithmetically; 4097x4097 is 1:1 but larger than any model renders.
+    rejects(model_id, field, "must be between 1 and 4096 on every model", width=width, height=height)
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
+@pytest.mark.parametrize("number", [1e300, -1e300, 2**53])
+def test_a_huge_size_is_refused_as_out_of_range_before_any_model_sees_it(model_id: str, number: float) -> None:
+    rejects(model_id, "width", "is out of range", width=number, height=number)
+
+
+def test_stability_accepts_both_sides_at_the_bound() -> None:
+    assert prepare(SD35, width=4096, height=4096)["aspect_ratio"] == "1:1"
+    assert prepare(SD35, width=1, height=1)["aspect_ratio"] == "1:1"
+    assert prepare(CORE, width=16, height=9)["aspect_ratio"] == "16:9"
+
+
+@pytest.mark.parametrize(("model_id", "field"), [(TITAN, "width"), (NOVA, "width"), (SD35, "width")])
+def test_a_request_built_without_the_parser_is_still_bounded_and_quoted_briefly(model_id: str, field: str) -> None:
+    # The adapters never trust that parse_request ran: an ImageRequest made in code with absurd sides is a 400 too,
+    # and its message quotes at most 40 characters of the number.
+    with pytest.raises(InvalidRequestError) as caught:
+        adapter_for(model_id).prepare(ImageRequest(prompt="a cat", width=10**300, height=10**300), fixed_seed)
+    assert caught.value.field == field
+    assert "0" * 41 not in str(caught.value)
+
+
+def test_the_bound_every_model_shares_is_the_largest_side_any_model_renders() -> None:
+    assert (MIN_SIDE, MAX_SIDE) == (1, 4096)
+    assert max(max(size) for size in TitanImageAdapter.sizes) <= MAX_SIDE
+    assert NovaCanvasAdapter.max_side == MAX_SIDE  # documented; with 4:1 and < 4,194,304 pixels 4080 is reachable
+    assert prepare(NOVA, width=4080, height=1024)["imageGenerationConfig"]["width"] == 4080
