@@ -15,6 +15,10 @@ DEFAULT_BEDROCK_REGION = "us-east-1"
 DEFAULT_MODEL_COOLDOWN_SECONDS = 900
 #: SigV4 presigned URLs are valid for at most 7 days.
 MAX_URL_EXPIRY_SECONDS = 604_800
+#: The dead-letter queue's MaximumMessageSize: the Terraform AWS provider's default for a queue (infra/ passes the
+#: DLQ's own value), and the range SQS allows (1 KiB to 1 MiB).
+DEFAULT_DEAD_LETTER_MAX_MESSAGE_BYTES = 262_144
+SQS_MESSAGE_BYTES_RANGE = (1_024, 1_048_576)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class Settings:
     retry_base_seconds: int = 30
     max_receive_count: int = 0
     claim_ttl_seconds: int = 900
+    #: The DLQ's MaximumMessageSize: a dead letter whose body and attributes would exceed it goes with its body in S3.
+    dead_letter_max_message_bytes: int = DEFAULT_DEAD_LETTER_MAX_MESSAGE_BYTES
 
     @property
     def models(self) -> tuple[ModelEntry, ...]:
@@ -72,6 +78,9 @@ class Settings:
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 0, 0, 1000),
             claim_ttl_seconds=_int(env, "CLAIM_TTL_SECONDS", 900, 1, 43_200),
+            dead_letter_max_message_bytes=_int(
+                env, "DEAD_LETTER_MAX_MESSAGE_BYTES", DEFAULT_DEAD_LETTER_MAX_MESSAGE_BYTES, *SQS_MESSAGE_BYTES_RANGE
+            ),
         )
 
 

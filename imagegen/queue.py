@@ -7,7 +7,8 @@ place, once:
 
 * succeeded: at least one image (PNG + sidecar) under ``generated_images/from_queue/{job_id}-{i}``;
 * failed: no image, and the message sent to the DLQ once, with ``error_code`` / ``error_message`` — a permanent
-  failure at once, a transient one on the last receive the queue allows (``max_receive_count``).
+  failure at once, a transient one on the last receive the queue allows (``max_receive_count``); a body too large to
+  fit beside its reason goes to S3, and the letter carries a pointer to it (``imagegen.dead_letters``).
 
 A delivery works on a job only while it holds the job's *lease* (``JobStore.claim``, a conditional write), so
 concurrent deliveries of one message never both call the model nor end it twice, and it records what it made when
@@ -38,6 +39,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagegen.dead_letters import PAYLOAD_SIZE_ATTRIBUTE, fit_dead_letter
 from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError, StorageError
 from imagegen.jobs import (
     AttemptRecord,
@@ -317,17 +319,25 @@ class QueueWorker:
         }
         if message.source_queue_arn:
             attributes["source_queue_arn"] = _text(message.source_queue_arn)
-        body = message.body or "(empty)"
         try:
+            body, attributes = fit_dead_letter(
+                message.body or "(empty)",
+                attributes,
+                job_id=job.job_id,
+                store=self.service.store,
+                limit=self.service.settings.dead_letter_max_message_bytes,
+                text=_text,
+            )
             try:
                 self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body,
                                       MessageAttributes=attributes)  # fmt: skip
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in _REJECTED_CONTENT:
                     raise
-                # The reason must never block the dead letter: send the bare minimum SQS cannot refuse.
+                # The reason must never block the dead letter: send the bare minimum SQS cannot refuse (and the
+                # pointer's size attribute, without which the Extended Client would not follow the pointer).
                 logger.warning("DLQ refused the attributes of %s (%s); sending the code only", job.job_id, exc)
-                minimal = {key: attributes[key] for key in ("error_code", "source_message_id", "job_id")}
+                minimal = {key: attributes[key] for key in _MINIMAL_ATTRIBUTES if key in attributes}
                 self.sqs.send_message(QueueUrl=self.dead_letter_queue_url, MessageBody=body, MessageAttributes=minimal)
         except BaseException:
             with contextlib.suppress(ImageGenError):  # let a retry take the lease and send it
@@ -385,6 +395,9 @@ def _requested(body: str) -> int:
 
 #: SQS error codes for a message or attribute it will not take, whatever the retries.
 _REJECTED_CONTENT = {"InvalidMessageContents", "InvalidParameterValue", "InvalidAttributeValue"}
+
+#: What the fallback for refused attributes keeps: the code, the ids, and the pointer's size attribute if any.
+_MINIMAL_ATTRIBUTES = ("error_code", "source_message_id", "job_id", PAYLOAD_SIZE_ATTRIBUTE)
 
 
 #: Characters SQS accepts in message bodies and attribute values (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |

@@ -111,8 +111,8 @@ class ImageStore:
             width, height = png_size(image.png)
             meta = {**sidecar, "seed": image.seed, "image_index": index, "image_key": key, "bucket": self.bucket,
                     "width": width, "height": height}  # fmt: skip
-            self._put(key, image.png, "image/png")
-            self._put(sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
+            self.put(key, image.png, "image/png")
+            self.put(sidecar_key(key), json.dumps(meta, indent=2).encode(), "application/json")
             stored.append(replace(self._stored(key, image.seed), sidecar=meta, index=index))
         return stored
 
@@ -134,7 +134,8 @@ class ImageStore:
         """A ``StoredImage`` (with fresh presigned URLs) for an image a job record lists."""
         return replace(self._stored(key, seed), index=index, sidecar={"width": width, "height": height})
 
-    def _put(self, key: str, body: bytes, content_type: str) -> None:
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store one object (``StorageError`` when S3 fails after botocore's retries)."""
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:

@@ -82,9 +82,10 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_sqs_queue.dead_letter.arn]
   }
 
-  # The worker stores each image and then its JSON sidecar. It reads (GetObject; HeadObject needs the same
-  # permission) only its own sidecars, and only on a redelivery: to find images an earlier attempt stored but could
-  # not record in the job record. Claims and endings live in the job record (JobsTable), not in S3.
+  # The worker stores each image and then its JSON sidecar, and the body of a dead letter too large for the DLQ
+  # beside its reason (dead-letter-bodies/{job_id}, no .png: the API cannot read it). It reads (GetObject; HeadObject
+  # needs the same permission) only its own sidecars, and only on a redelivery: to find images an earlier attempt
+  # stored but could not record in the job record. Claims and endings live in the job record (JobsTable), not in S3.
   statement {
     sid       = "ReadWriteQueueImages"
     effect    = "Allow"

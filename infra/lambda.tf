@@ -40,7 +40,10 @@ resource "aws_lambda_function" "worker" {
       MODEL_COOLDOWN_SECONDS       = tostring(var.model_cooldown_seconds)
       BEDROCK_READ_TIMEOUT_SECONDS = tostring(var.bedrock_read_timeout_seconds)
       DEAD_LETTER_QUEUE_URL        = aws_sqs_queue.dead_letter.url
-      WORKER_CONCURRENCY           = tostring(var.worker_concurrency)
+      # The DLQ's own MaximumMessageSize: a dead letter whose body and reason (attributes count too) would exceed it
+      # goes with its body in S3 (imagegen/queue.py), so SQS never refuses the reason for its size.
+      DEAD_LETTER_MAX_MESSAGE_BYTES = tostring(aws_sqs_queue.dead_letter.max_message_size)
+      WORKER_CONCURRENCY            = tostring(var.worker_concurrency)
       # On the last receive the redrive policy allows, the worker dead-letters transient failures itself,
       # with the reason, instead of leaving SQS to move them without one.
       MAX_RECEIVE_COUNT = tostring(var.max_receive_count)

@@ -52,3 +52,14 @@ def test_bucket_policy_denies_plain_http(cfn):
         f"<{BUCKET_ID}.Arn>",
         f"<{BUCKET_ID}.Arn>/*",
     }
+
+
+def test_dead_letter_bodies_expire_a_day_after_their_letter(cfn):
+    from imagegen.dead_letters import dead_letter_body_key
+
+    rules = {rule["Id"]: rule for rule in cfn["Resources"][BUCKET_ID]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rule = rules["ExpireDeadLetterBodies"]
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", 14 + 1)  # the DLQ keeps a letter 14 days
+    for prefix in ("", "candidate42"):
+        resolved = Resolver(cfn, {"KeyPrefix": prefix}).resolve(rule["Prefix"])
+        assert dead_letter_body_key(prefix, "job-1") == f"{resolved}job-1"

@@ -130,6 +130,7 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
         "MODEL_COOLDOWN_SECONDS": VARIABLES["model_cooldown_seconds"],
         "BEDROCK_READ_TIMEOUT_SECONDS": "60",
         "DEAD_LETTER_QUEUE_URL": deployment.outputs["dlq_url"],
+        "DEAD_LETTER_MAX_MESSAGE_BYTES": "262144",  # the DLQ's MaximumMessageSize (the provider's default)
         "WORKER_CONCURRENCY": VARIABLES["worker_concurrency"],
         "MAX_RECEIVE_COUNT": VARIABLES["max_receive_count"],
         "CLAIM_TTL_SECONDS": VARIABLES["worker_timeout_seconds"],
@@ -142,6 +143,26 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
     assert [(group["logGroupName"], group.get("retentionInDays")) for group in groups] == [
         (f"/aws/lambda/{deployment.outputs['function_name']}", int(VARIABLES["log_retention_days"]))
     ]
+
+
+@pytest.mark.slow
+def test_the_worker_sizes_dead_letters_by_the_dead_letter_queues_own_limit(deployment: Deployment) -> None:
+    # SQS counts the attributes (the reason) against MaximumMessageSize too: the worker must know the DLQ's limit.
+    dlq = deployment.client("sqs").get_queue_attributes(
+        QueueUrl=deployment.outputs["dlq_url"], AttributeNames=["MaximumMessageSize"]
+    )["Attributes"]
+    config = deployment.client("lambda").get_function_configuration(FunctionName=deployment.outputs["function_name"])
+    assert config["Environment"]["Variables"]["DEAD_LETTER_MAX_MESSAGE_BYTES"] == dlq["MaximumMessageSize"] == "262144"
+    # Taken from the queue, not a copy of its value: a DLQ with another limit changes the worker's setting with it.
+    resized = deployment.workdir / "dlq_size_override.tf"
+    resized.write_text('resource "aws_sqs_queue" "dead_letter" {\n  max_message_size = 4096\n}\n')
+    try:
+        plan = _plan(deployment)
+    finally:
+        resized.unlink()
+    assert _after(plan, "aws_sqs_queue.dead_letter")["max_message_size"] == 4096
+    environment = _after(plan, "aws_lambda_function.worker")["environment"][0]["variables"]
+    assert environment["DEAD_LETTER_MAX_MESSAGE_BYTES"] == "4096"
 
 
 @pytest.mark.slow

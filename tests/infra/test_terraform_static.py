@@ -68,6 +68,16 @@ def test_visibility_timeout_is_derived_not_typed() -> None:
     )
 
 
+def test_the_dead_letter_size_limit_is_derived_not_typed() -> None:
+    # The worker's DEAD_LETTER_MAX_MESSAGE_BYTES is the DLQ's own max_message_size (imagegen/queue.py sizes each dead
+    # letter, attributes included, against it).
+    assert re.search(
+        r"^\s*DEAD_LETTER_MAX_MESSAGE_BYTES\s*=\s*tostring\(aws_sqs_queue\.dead_letter\.max_message_size\)$",
+        (INFRA_DIR / "lambda.tf").read_text(),
+        flags=re.MULTILINE,
+    )
+
+
 # --------------------------------------------------------------------------------- terraform --
 @pytest.mark.slow
 def test_terraform_fmt_is_clean(cli_config: Path) -> None:
