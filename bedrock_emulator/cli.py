@@ -9,12 +9,14 @@ variables (``EmulatorConfig.from_env``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import os
+import select
 import signal
 import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
 from bedrock_emulator import LISTENING
@@ -23,6 +25,10 @@ from bedrock_emulator.lifecycle import OVERRIDE_SYNTAX, TABLE_DATE
 from bedrock_emulator.server import BedrockEmulator
 
 __all__ = ["main"]
+
+#: Set by the local stack (``local_stack.processes.PARENT_PIPE_VARIABLE``) to the fd on which end of file means
+#: that the stack which started the emulator is gone; unset, nothing but a signal stops it.
+PARENT_PIPE_VARIABLE = "IMAGEGEN_PARENT_PIPE_FD"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,14 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    done = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator:
+        with (
+            _stop_signals() as wait_for_stop,
+            BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator,
+        ):
             print(f"{LISTENING} {emulator.url}", flush=True)
             print(
                 f"  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={emulator.url} AWS_ENDPOINT_URL_BEDROCK={emulator.url}",
@@ -91,16 +94,66 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {_describe(config)}", flush=True)
             overrides = ", ".join(map(str, config.lifecycle)) or "none"
             print(f"  lifecycle: the table of {TABLE_DATE}; overrides: {overrides}", flush=True)
-            while not done.wait(0.5):
-                pass
+            wait_for_stop()
+        with contextlib.suppress(OSError):  # a parent that is gone no longer reads our stderr
             print("Bedrock emulator stopped", file=sys.stderr, flush=True)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Callable[[], None]]:
+    """Yields a function that blocks until SIGINT or SIGTERM, or end of file on the fd ``PARENT_PIPE_VARIABLE``
+    names; restores the previous handlers on exit (further signals are ignored until then, while the server
+    stops). No lock in the handler: a handler runs in the main thread, which may hold that very lock (an
+    ``Event.set()`` handler deadlocks ``Event.wait()``). The C-level handler writes the signal's number to a
+    non-blocking pipe (``signal.set_wakeup_fd``), which the main thread watches with ``select``. A small copy
+    of ``local_stack.processes.StopSignals``: the emulator does not depend on the local stack."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    caught: list[int] = []  # the Python-level handler only appends (no lock)
+    read_fd, write_fd = os.pipe()
+    for fd in (read_fd, write_fd):
+        os.set_blocking(fd, False)
+    watched = [read_fd]
+    parent = os.environ.get(PARENT_PIPE_VARIABLE, "")
+    if parent.isdigit():
+        with contextlib.suppress(OSError):  # not open: nothing to watch
+            os.fstat(int(parent))
+            watched.append(int(parent))
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    def wait() -> None:
+        while not caught:
+            readable, _, _ = select.select(watched, [], [])
+            for fd in readable:
+                if fd == read_fd:
+                    with contextlib.suppress(BlockingIOError):
+                        while data := os.read(read_fd, 512):
+                            caught.extend(number for number in data if number in stops)
+                    continue
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # unreadable: stop watching it
+                    watched.remove(fd)
+                    continue
+                if not data:  # end of file: the parent is gone
+                    return
+
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous = {signum: signal.signal(signum, on_signal) for signum in stops}
+    try:
+        yield wait
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: not installed from Python, cannot be put back
+                signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def _describe(config: EmulatorConfig) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from imagegen_cli.queue import enqueue, local_queue_target
 
 if TYPE_CHECKING:
     from local_stack.config import StackConfig, StackEndpoints
+    from local_stack.processes import StopSignals
     from local_stack.stack import LocalStack
 
 DEMO_API_PROMPT = (
@@ -85,52 +84,61 @@ def stack_config(args: argparse.Namespace, **overrides: Any) -> StackConfig:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    """Serve the stack until SIGINT or SIGTERM, sent to this process or to its process group."""
+    from local_stack.processes import StopSignals
     from local_stack.stack import LocalStack, ServiceError
 
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     config = stack_config(args)
-    print("starting moto, the Bedrock emulator, the API and the queue worker…", flush=True)
-    started = time.monotonic()
-    with _started(LocalStack(config), ServiceError) as stack:
-        endpoints = stack.endpoints
-        assert endpoints is not None
-        print(f"imagegen local stack is running after {time.monotonic() - started:.1f} s (Ctrl-C stops it)")
-        page = endpoints.api_url.removesuffix("generate-image")
-        for label, value in (
-            ("Web page", page),
-            ("API", f"POST {endpoints.api_url}"),
-            ("Jobs", f"POST {endpoints.stage_url}/jobs, GET {endpoints.stage_url}/jobs/{{job_id}}"),
-            ("API key", endpoints.api_key),
-            ("Queue", endpoints.queue_url),
-            ("Dead-letter queue", endpoints.dlq_url),
-            ("Bucket", endpoints.bucket),
-            ("AWS endpoint", endpoints.aws_endpoint_url),
-            ("Bedrock emulator", endpoints.bedrock_endpoint_url),
-            ("Logs", f"{endpoints.log_dir}/<service>.log"),
-            ("Endpoints file", str(args.state_file)),
-        ):
-            print(f"  {label:<18} {value}")
-        print(
-            "Try:\n"
-            f"  imagegen generate 'a cat in space'\n"
-            f"  imagegen enqueue 'a cat in space' --wait\n"
-            f"  aws --endpoint-url {endpoints.aws_endpoint_url} sqs send-message "
-            f"--queue-url {endpoints.queue_url} --message-body 'a cat in space'",
-            flush=True,
-        )
-        stopping.wait()
-        print("stopping…", flush=True)
+    # A signal while the stack starts interrupts the start (KeyboardInterrupt, as Ctrl-C does); once it runs,
+    # a signal only wakes stop.wait(), which takes no lock a handler could need.
+    with StopSignals(interrupt=True) as stop:
+        print("starting moto, the Bedrock emulator, the API and the queue worker…", flush=True)
+        started = time.monotonic()
+        with _started(LocalStack(config), ServiceError, stop) as stack:
+            stop.interrupt = False
+            _print_running(stack, time.monotonic() - started, args.state_file)
+            stop.wait()
+            print("stopping…", flush=True)
     return 0
 
 
+def _print_running(stack: LocalStack, seconds: float, state_file: Path) -> None:
+    endpoints = stack.endpoints
+    assert endpoints is not None
+    print(f"imagegen local stack is running after {seconds:.1f} s (Ctrl-C stops it)")
+    page = endpoints.api_url.removesuffix("generate-image")
+    for label, value in (
+        ("Web page", page),
+        ("API", f"POST {endpoints.api_url}"),
+        ("Jobs", f"POST {endpoints.stage_url}/jobs, GET {endpoints.stage_url}/jobs/{{job_id}}"),
+        ("API key", endpoints.api_key),
+        ("Queue", endpoints.queue_url),
+        ("Dead-letter queue", endpoints.dlq_url),
+        ("Bucket", endpoints.bucket),
+        ("AWS endpoint", endpoints.aws_endpoint_url),
+        ("Bedrock emulator", endpoints.bedrock_endpoint_url),
+        ("Logs", f"{endpoints.log_dir}/<service>.log"),
+        ("Endpoints file", str(state_file)),
+    ):
+        print(f"  {label:<18} {value}")
+    print(
+        "Try:\n"
+        f"  imagegen generate 'a cat in space'\n"
+        f"  imagegen enqueue 'a cat in space' --wait\n"
+        f"  aws --endpoint-url {endpoints.aws_endpoint_url} sqs send-message "
+        f"--queue-url {endpoints.queue_url} --message-body 'a cat in space'",
+        flush=True,
+    )
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    from local_stack.processes import StopSignals
     from local_stack.stack import LocalStack, ServiceError
 
     config = stack_config(args, api_port=0, aws_port=0, bedrock_port=0, state_file=None)
     print("starting the local stack (moto, Bedrock emulator, API, queue worker)…", flush=True)
-    with _started(LocalStack(config), ServiceError) as stack:
+    # SIGINT or SIGTERM mid-run: KeyboardInterrupt (main() says "interrupted"), after the stack has stopped.
+    with StopSignals(interrupt=True) as stop, _started(LocalStack(config), ServiceError, stop) as stack:
         endpoints = stack.endpoints
         assert endpoints is not None
         _print_model_chain(config.model_id, endpoints)
@@ -149,16 +157,27 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _started(stack: LocalStack, service_error: type[Exception]) -> Iterator[LocalStack]:
-    """The running stack; a service that cannot start is one line (the error names it and its log)."""
+def _started(stack: LocalStack, service_error: type[Exception], stop: StopSignals) -> Iterator[LocalStack]:
+    """The running stack; a service that cannot start is one line (the error names it and its log). However the
+    block ends (KeyboardInterrupt from ``stop`` included), the stack stops, and no signal interrupts that."""
     try:
-        stack.start()
-    except service_error as error:
-        raise CliError(f"the local stack did not start: {error}") from None
-    try:
+        try:
+            stack.start()
+        except service_error as error:
+            raise CliError(f"the local stack did not start: {error}") from None
         yield stack
     finally:
-        stack.stop()
+        stop.interrupt = False
+        _stop(stack)
+
+
+def _stop(stack: LocalStack) -> None:
+    """SIGTERM to every service at once, then wait for each (``stop_all``): stopping takes as long as the
+    slowest service, not the sum. ``LocalStack.stop()`` then finds them stopped and cleans up."""
+    from local_stack.processes import stop_all
+
+    stop_all(stack.services.values())
+    stack.stop()
 
 
 def _print_model_chain(model_chain: str, endpoints: StackEndpoints) -> None:

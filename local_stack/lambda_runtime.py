@@ -3,8 +3,10 @@ service process's life (ready line, stop on a signal)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import signal
+import os
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
+
+from local_stack.processes import PARENT_GONE, STOP_TIMEOUT_SECONDS, StopSignals, parent_pipe_fd
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -77,9 +81,16 @@ def load_handler(spec: str) -> Handler:
 
 
 def serve_until_signalled(ready_line: str) -> None:
-    """Print the ready line (the local stack reads it), then block until SIGTERM or SIGINT."""
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    print(ready_line, flush=True)
-    stopping.wait()
+    """Print the ready line (the local stack reads it), then block until SIGTERM or SIGINT, or until the stack
+    that started this service is gone (end of file on the pipe ``IMAGEGEN_PARENT_PIPE_FD`` names), whichever
+    comes first. Further SIGTERMs and SIGINTs are then ignored while the caller cleans up: the stack kills a
+    service that takes longer than ``STOP_TIMEOUT_SECONDS``, and an orphan exits by itself after as long."""
+    with StopSignals(parent_fd=parent_pipe_fd(), restore_handlers=False) as stop:
+        print(ready_line, flush=True)
+        if stop.wait() == PARENT_GONE:
+            # Nobody is left to SIGKILL this process should its cleanup hang: it does so itself.
+            watchdog = threading.Timer(STOP_TIMEOUT_SECONDS, os._exit, (1,))
+            watchdog.daemon = True
+            watchdog.start()
+            with contextlib.suppress(OSError):  # whoever read our stderr is gone too
+                print(f"stopping: {PARENT_GONE}", file=sys.stderr, flush=True)

@@ -135,6 +135,8 @@ class QueuePoller:
                 if batch:
                     self._deliver(batch)
             except Exception:
+                if self._stop.is_set():
+                    break  # stopping: moto may be gone already (the stack stops every service at once)
                 self.stats.add(errors=1)
                 logger.exception("poller iteration failed")
                 self._stop.wait(1)

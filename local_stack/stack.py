@@ -31,7 +31,7 @@ from imagegen.index import table_definition
 from imagegen.jobs import TTL_ATTRIBUTE
 from imagegen.jobs import table_definition as jobs_table_definition
 from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
-from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module
+from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module, stop_all
 
 __all__ = ["LocalStack", "PollerAdmin", "ServiceError", "StackConfig", "StackEndpoints"]
 
@@ -137,9 +137,8 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop every service, newest first; safe to call twice."""
-        for name in reversed(list(self.services)):
-            self.services.pop(name).stop()
+        """Stop every service, all at once (SIGTERM to each, then wait for each); safe to call twice."""
+        stop_all([self.services.pop(name) for name in reversed(list(self.services))])
         if self.config.state_file and self.endpoints:
             self.config.state_file.unlink(missing_ok=True)
         self.endpoints = None
