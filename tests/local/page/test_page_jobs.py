@@ -264,7 +264,8 @@ def test_jobs_in_flight_survive_a_reload(slow_page: Any, slow_stack: StackEndpoi
         next(seen.started for seen in traffic.polls(job_id) if seen.started > reloaded)
         for job_id in (kite_id, rocket_id)
     ]
-    assert kite_first - reloaded < 2 and 0.2 <= rocket_first - kite_first <= 1, (kite_first, rocket_first)
+    # staggered 250 ms apart, newest first (the bounds allow for when Playwright sees each request start)
+    assert kite_first - reloaded < 2 and 0.1 <= rocket_first - kite_first <= 1.5, (kite_first, rocket_first)
     # The finished jobs are kept (the last 20 are): shown after another reload, and not polled any more.
     polls = len(traffic.polls(rocket_id)) + len(traffic.polls(kite_id))
     page.reload()
