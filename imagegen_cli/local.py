@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagegen.chain import parse_chain
+from imagegen.model_status import check_chain
 from imagegen_cli.api import ApiTarget, generate
 from imagegen_cli.common import CliError
 from imagegen_cli.jobs import JobWatcher, save_images
-from imagegen_cli.models import check_chain
 from imagegen_cli.queue import enqueue, local_queue_target
 
 if TYPE_CHECKING:

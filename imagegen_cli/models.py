@@ -11,107 +11,17 @@ adapter for) is one line and exit 1, before any call.
 from __future__ import annotations
 
 import os
-import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imagegen.chain import ModelEntry, parse_chain
 from imagegen.config import DEFAULT_BEDROCK_REGION, DEFAULT_MODEL_ID
 from imagegen.errors import ConfigurationError
+from imagegen.model_status import ModelCheck, check_chain, make_control_client
 from imagegen.models import SUPPORTED_MODEL_PREFIXES, adapter_for
 from imagegen_cli.common import CliError, aws_reason
-
-_END_OF_LIFE = re.compile(r"end of (its )?life", re.IGNORECASE)
-#: What GetFoundationModelAvailability says when the account may invoke the model, and how a row names a
-#: field that says otherwise.
-_AVAILABLE = {"authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
-              "regionAvailability": "AVAILABLE"}  # fmt: skip
-_MISSING = {"authorizationStatus": "{}", "entitlementAvailability": "entitlement {}", "regionAvailability": "region {}"}
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=5, read_timeout=20)
-
-
-@dataclass(frozen=True)
-class ModelCheck:
-    """What the control plane says about one entry."""
-
-    entry: ModelEntry
-    lifecycle: str  # ACTIVE, LEGACY, END_OF_LIFE, NOT_IN_REGION, NOT_FOUND, UNKNOWN
-    access: str  # AVAILABLE, or what is missing
-    problem: str = ""  # empty: usable
-    #: The end-of-life date the control plane gives (YYYY-MM-DD), if any.
-    end_of_life: str = ""
-
-    @property
-    def usable(self) -> bool:
-        return not self.problem
-
-    @property
-    def verdict(self) -> str:
-        if not self.usable:
-            return f"unusable: {self.problem}"
-        if self.lifecycle == "LEGACY":
-            return f"usable (Legacy, end of life {self.end_of_life or 'not announced'})"
-        return "usable"
-
-
-ClientFactory = Callable[[str], Any]
-
-
-def check_entry(entry: ModelEntry, client_for: ClientFactory) -> ModelCheck:
-    """Ask the control plane of ``entry``'s region about its foundation model."""
-    bedrock = client_for(entry.region)
-    model_id = entry.base_model_id  # an inference profile is not a foundation model
-    try:
-        details = bedrock.get_foundation_model(modelIdentifier=model_id)["modelDetails"]
-    except ClientError as exc:
-        code, message = exc.response.get("Error", {}).get("Code", ""), exc.response.get("Error", {}).get("Message", "")
-        if code == "ResourceNotFoundException" and _END_OF_LIFE.search(message):
-            return ModelCheck(entry, "END_OF_LIFE", "-", "end of life")
-        if code == "ResourceNotFoundException":
-            return ModelCheck(entry, "NOT_FOUND", "-", "not found")
-        if code == "ValidationException":
-            return ModelCheck(entry, "NOT_IN_REGION", "-", f"not offered in {entry.region}")
-        return ModelCheck(entry, "UNKNOWN", "-", f"cannot read the model ({aws_reason(exc)})")
-    lifecycle_details = details.get("modelLifecycle") or {}
-    lifecycle = str(lifecycle_details.get("status", "ACTIVE"))
-    end = lifecycle_details.get("endOfLifeTime")
-    end_of_life = end.date().isoformat() if isinstance(end, datetime) else ""
-    try:
-        availability = bedrock.get_foundation_model_availability(modelId=model_id)
-    except ClientError as exc:
-        return ModelCheck(entry, lifecycle, "UNKNOWN", f"cannot read model access ({aws_reason(exc)})", end_of_life)
-    missing = [
-        _MISSING[name].format(availability.get(name))
-        for name, good in _AVAILABLE.items()
-        if availability.get(name) != good
-    ]
-    agreement = (availability.get("agreementAvailability") or {}).get("status", "AVAILABLE")
-    if agreement != "AVAILABLE":
-        missing.append(f"agreement {agreement}")
-    if not missing:
-        return ModelCheck(entry, lifecycle, "AVAILABLE", end_of_life=end_of_life)
-    access = ", ".join(missing)
-    if availability.get("regionAvailability") not in (None, "AVAILABLE"):
-        problem = f"not offered in {entry.region}"
-    elif lifecycle == "LEGACY" and availability.get("authorizationStatus") == "NOT_AUTHORIZED":
-        problem = (
-            "not authorized: a Legacy model refuses accounts that have not used it in the last 15 days "
-            "(or model access is not enabled)"
-        )
-    else:
-        problem = f"no model access: enable it once in the Bedrock console (Model access) in {entry.region}"
-    return ModelCheck(entry, lifecycle, access, problem, end_of_life)
-
-
-def check_chain(entries: tuple[ModelEntry, ...], client_for: ClientFactory) -> list[ModelCheck]:
-    return [check_entry(entry, client_for) for entry in entries]
 
 
 def table(checks: list[ModelCheck]) -> str:
@@ -170,7 +80,7 @@ def run_models(model_chain: str | None, region: str | None) -> int:
 
     def client_for(entry_region: str) -> Any:
         if entry_region not in clients:
-            clients[entry_region] = boto3.client("bedrock", region_name=entry_region, config=_CLIENT_CONFIG)
+            clients[entry_region] = make_control_client(entry_region)
         return clients[entry_region]
 
     try:
