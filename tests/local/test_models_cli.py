@@ -92,11 +92,12 @@ def test_a_chain_of_unusable_models_is_one_line_and_exit_1(emulator: BedrockEmul
     assert result.returncode == 1
     assert rows(result) == [
         [SD35, "us-west-2", "ACTIVE", "NOT_AUTHORIZED, entitlement NOT_AVAILABLE, agreement NOT_AVAILABLE",
-         "unusable: no model access: enable it once in the Bedrock console (Model access) in us-west-2"],
+         "unusable: no AWS Marketplace agreement (NOT_AVAILABLE); create it once with `imagegen models "
+         "--accept-agreements` (CreateFoundationModelAgreement) in us-west-2"],
         [CORE, "us-east-1", "NOT_IN_REGION", "-", "unusable: not offered in us-east-1"],
         [TITAN, "us-west-2", "END_OF_LIFE", "-", "unusable: end of life"],
         [ULTRA, "us-west-2", "LEGACY", "NOT_AUTHORIZED", "unusable: not authorized: a Legacy model refuses "
-         "accounts that have not used it in the last 15 days (or model access is not enabled)"],
+         "accounts that have not used it in the last 15 days (or its access was never granted)"],
     ]  # fmt: skip
     assert result.stderr.splitlines() == [
         f"imagegen: no usable model in {chain}: requests would fail with NoModelAvailable"
