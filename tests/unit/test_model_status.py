@@ -38,7 +38,7 @@ def check(plane: ControlPlane, entry: ModelEntry = CORE) -> ModelCheck:
 
 
 def error(code: str, message: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, "GetFoundationModel")  # type: ignore[typeddict-item]
+    return ClientError({"Error": {"Code": code, "Message": message}}, "GetFoundationModel")
 
 
 def test_an_active_model_with_its_agreement_is_usable() -> None:
