@@ -11,7 +11,15 @@ import pytest
 
 from tests.tools import ROOT
 
-PACKAGES = ("imagegen", "generate_image", "sqs_worker", "bedrock_emulator", "local_stack", "imagegen_cli")
+PACKAGES = (
+    "imagegen",
+    "generate_image",
+    "sqs_worker",
+    "model_watch",
+    "bedrock_emulator",
+    "local_stack",
+    "imagegen_cli",
+)
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
