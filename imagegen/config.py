@@ -13,6 +13,13 @@ from imagegen.errors import ConfigurationError
 DEFAULT_MODEL_ID = "amazon.titan-image-generator-v1@us-east-1,stability.stable-image-core-v1:1@us-west-2"
 DEFAULT_BEDROCK_REGION = "us-east-1"
 DEFAULT_MODEL_COOLDOWN_SECONDS = 900
+DEFAULT_URL_EXPIRY_SECONDS = 3600
+#: botocore's attempts and read timeout per Bedrock call (the API function sets 1 and 22 s: template.yaml).
+DEFAULT_BEDROCK_MAX_ATTEMPTS = 3
+DEFAULT_BEDROCK_READ_TIMEOUT_SECONDS = 60
+DEFAULT_WORKER_CONCURRENCY = 10
+DEFAULT_RETRY_BASE_SECONDS = 30
+DEFAULT_CLAIM_TTL_SECONDS = 900
 #: SigV4 presigned URLs are valid for at most 7 days.
 MAX_URL_EXPIRY_SECONDS = 604_800
 #: The dead-letter queue's MaximumMessageSize: the Terraform AWS provider's default for a queue (infra/ passes the
@@ -31,9 +38,9 @@ class Settings:
     bedrock_region: str = DEFAULT_BEDROCK_REGION
     #: How long an entry Bedrock called unusable is skipped, in this container.
     model_cooldown_seconds: int = DEFAULT_MODEL_COOLDOWN_SECONDS
-    url_expiry_seconds: int = 3600
-    bedrock_max_attempts: int = 3
-    bedrock_read_timeout_seconds: float = 60.0
+    url_expiry_seconds: int = DEFAULT_URL_EXPIRY_SECONDS
+    bedrock_max_attempts: int = DEFAULT_BEDROCK_MAX_ATTEMPTS
+    bedrock_read_timeout_seconds: float = DEFAULT_BEDROCK_READ_TIMEOUT_SECONDS
     #: The gallery's DynamoDB index (empty: no index).
     images_table_name: str = ""
     #: The job records (empty: no records; the worker and the jobs routes need it).
@@ -42,10 +49,10 @@ class Settings:
     prompt_queue_url: str = ""
     #: Queue worker only.
     dead_letter_queue_url: str = ""
-    worker_concurrency: int = 10
-    retry_base_seconds: int = 30
+    worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
+    retry_base_seconds: int = DEFAULT_RETRY_BASE_SECONDS
     max_receive_count: int = 0
-    claim_ttl_seconds: int = 900
+    claim_ttl_seconds: int = DEFAULT_CLAIM_TTL_SECONDS
     #: The DLQ's MaximumMessageSize: a dead letter whose body and attributes would exceed it goes with its body in S3.
     dead_letter_max_message_bytes: int = DEFAULT_DEAD_LETTER_MAX_MESSAGE_BYTES
 
@@ -67,17 +74,19 @@ class Settings:
             model_id=env.get("MODEL_ID", "").strip() or DEFAULT_MODEL_ID,
             bedrock_region=env.get("BEDROCK_REGION", "").strip() or DEFAULT_BEDROCK_REGION,
             model_cooldown_seconds=_int(env, "MODEL_COOLDOWN_SECONDS", DEFAULT_MODEL_COOLDOWN_SECONDS, 0, 86_400),
-            url_expiry_seconds=_int(env, "URL_EXPIRY_SECONDS", 3600, 1, MAX_URL_EXPIRY_SECONDS),
-            bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", 3, 1, 10),
-            bedrock_read_timeout_seconds=float(_int(env, "BEDROCK_READ_TIMEOUT_SECONDS", 60, 1, 900)),
+            url_expiry_seconds=_int(env, "URL_EXPIRY_SECONDS", DEFAULT_URL_EXPIRY_SECONDS, 1, MAX_URL_EXPIRY_SECONDS),
+            bedrock_max_attempts=_int(env, "BEDROCK_MAX_ATTEMPTS", DEFAULT_BEDROCK_MAX_ATTEMPTS, 1, 10),
+            bedrock_read_timeout_seconds=float(
+                _int(env, "BEDROCK_READ_TIMEOUT_SECONDS", DEFAULT_BEDROCK_READ_TIMEOUT_SECONDS, 1, 900)
+            ),
             images_table_name=env.get("IMAGES_TABLE_NAME", "").strip(),
             jobs_table_name=env.get("JOBS_TABLE_NAME", "").strip(),
             prompt_queue_url=env.get("PROMPT_QUEUE_URL", "").strip(),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
-            worker_concurrency=_int(env, "WORKER_CONCURRENCY", 10, 1, 100),
-            retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 30, 0, 900),
+            worker_concurrency=_int(env, "WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY, 1, 100),
+            retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS, 0, 900),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 0, 0, 1000),
-            claim_ttl_seconds=_int(env, "CLAIM_TTL_SECONDS", 900, 1, 43_200),
+            claim_ttl_seconds=_int(env, "CLAIM_TTL_SECONDS", DEFAULT_CLAIM_TTL_SECONDS, 1, 43_200),
             dead_letter_max_message_bytes=_int(
                 env, "DEAD_LETTER_MAX_MESSAGE_BYTES", DEFAULT_DEAD_LETTER_MAX_MESSAGE_BYTES, *SQS_MESSAGE_BYTES_RANGE
             ),

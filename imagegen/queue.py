@@ -39,6 +39,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagegen.config import DEFAULT_CLAIM_TTL_SECONDS, DEFAULT_RETRY_BASE_SECONDS
 from imagegen.dead_letters import PAYLOAD_SIZE_ATTRIBUTE, fit_dead_letter
 from imagegen.errors import DeliveryInProgressError, ImageGenError, InvalidRequestError, StorageError
 from imagegen.jobs import (
@@ -135,9 +136,9 @@ class QueueWorker:
         sqs: SQSClient,
         dead_letter_queue_url: str,
         *,
-        retry_base_seconds: int = 30,
+        retry_base_seconds: int = DEFAULT_RETRY_BASE_SECONDS,
         max_receive_count: int = 0,
-        claim_ttl_seconds: int = 900,
+        claim_ttl_seconds: int = DEFAULT_CLAIM_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
         pause: Callable[[float], object] = time.sleep,
     ) -> None:

@@ -40,7 +40,8 @@ from waitress.server import create_server
 from waitress.task import ErrorTask
 from werkzeug.wrappers import Request
 
-from local_stack.config import API_READ_TIMEOUT_SECONDS
+from local_stack.config import API_READ_TIMEOUT_SECONDS, StackConfig
+from local_stack.deployment import api_timeout_seconds
 from local_stack.lambda_runtime import InvocationTimeout, LocalFunction, load_handler, serve_until_signalled
 from local_stack.usage_plan import UsagePlan, UsagePlanLimiter
 
@@ -342,7 +343,7 @@ def _wsgi_app(gateway: LocalApiGateway) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the API handler until SIGTERM/SIGINT (the environment configures the handler, as in Lambda)."""
     parser = argparse.ArgumentParser(prog="python -m local_stack.gateway", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default=StackConfig.host)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--handler", default=API_HANDLER, help="module:function of the Lambda handler")
@@ -355,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # One invocation at a time, like one Lambda container: Powertools' REST resolver keeps the current event on
     # a class attribute, so concurrent invocations in one process would read each other's.
-    function = LocalFunction("imagegen-api", load_handler(args.handler), timeout_seconds=28, max_concurrency=1)
+    timeout = api_timeout_seconds()  # template.yaml's
+    function = LocalFunction("imagegen-api", load_handler(args.handler), timeout_seconds=timeout, max_concurrency=1)
     plan = UsagePlan(args.rate, args.burst, args.quota) if args.rate > 0 else None
     gateway = LocalApiGateway(function, api_key=args.api_key, host=args.host, port=args.port, usage_plan=plan,
                               read_timeout_seconds=args.read_timeout).start()  # fmt: skip

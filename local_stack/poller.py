@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import boto3
 
+from local_stack.config import StackConfig
 from local_stack.lambda_runtime import LocalFunction, load_handler, serve_until_signalled
 
 if TYPE_CHECKING:
@@ -264,15 +265,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_stack.poller", description=__doc__)
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--queue-arn", required=True)
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--region", default=StackConfig.region)
     parser.add_argument("--handler", default=WORKER_HANDLER, help="module:function of the Lambda handler")
-    parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--batching-window", type=float, default=0.0)
-    parser.add_argument("--max-concurrency", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=60.0, help="the function's timeout, seconds")
-    parser.add_argument("--duplicate-rate", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, default=StackConfig.batch_size)
+    parser.add_argument("--batching-window", type=float, default=StackConfig.batching_window_seconds)
+    parser.add_argument("--max-concurrency", type=int, default=StackConfig.max_concurrency)
+    parser.add_argument(
+        "--timeout", type=float, default=StackConfig.worker_timeout_seconds, help="the function's timeout, seconds"
+    )
+    parser.add_argument("--duplicate-rate", type=float, default=StackConfig.duplicate_delivery_rate)
     parser.add_argument("--paused", action="store_true", help="wait for POST /resume before polling")
-    parser.add_argument("--admin-host", default="127.0.0.1")
+    parser.add_argument("--admin-host", default=StackConfig.host)
     parser.add_argument("--admin-port", type=int, default=0)
     args = parser.parse_args(argv)
     handler = load_handler(args.handler)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Self
@@ -181,10 +181,14 @@ def python_module(module: str, *args: str) -> list[str]:
     return ["-u", "-m", module, *args]
 
 
-def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without anything that would send a service to real AWS, plus ``extra``."""
-    dropped = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
+def child_environment(
+    extra: Mapping[str, str], dropped: Collection[str] = (), dropped_prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """This process's environment without anything that would send a service to real AWS and without the
+    ``dropped`` names and prefixes (a function's settings come from its deployment, not from the shell), plus
+    ``extra``."""
+    prefixes = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_", *dropped_prefixes)
+    env = {name: value for name, value in os.environ.items() if not name.startswith(prefixes) and name not in dropped}
     return {**env, **extra}
 
 

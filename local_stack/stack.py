@@ -31,6 +31,7 @@ from imagegen.index import table_definition
 from imagegen.jobs import TTL_ATTRIBUTE
 from imagegen.jobs import table_definition as jobs_table_definition
 from local_stack.config import LOCAL_CREDENTIALS, StackConfig, StackEndpoints, local_client
+from local_stack.deployment import WORKER_FUNCTION, api_function, function_settings
 from local_stack.processes import ServiceError, ServiceProcess, child_environment, python_module, stop_all
 
 __all__ = ["LocalStack", "PollerAdmin", "ServiceError", "StackConfig", "StackEndpoints"]
@@ -173,7 +174,8 @@ class LocalStack:
     ) -> ServiceProcess:
         cfg = self.config
         env = child_environment({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": cfg.region, "AWS_REGION": cfg.region,
-                                 **(extra_env or {})})  # fmt: skip
+                                 **(extra_env or {})},
+                                dropped=function_settings(), dropped_prefixes=("POWERTOOLS_",))  # fmt: skip
         kwargs = {"ready": ready} if ready is not None else {}
         process = ServiceProcess(name, argv, env=env, log_dir=cfg.log_dir, verbose=cfg.verbose, **kwargs)
         self.services[name] = process.start()
@@ -194,39 +196,42 @@ class LocalStack:
             argv.append("--paused")
         if handler:
             argv += ["--handler", handler]
-        return self._service("worker", argv, extra_env={"WORKER_CONCURRENCY": str(cfg.batch_size), **env})
+        return self._service("worker", argv, extra_env=env)
 
-    def _handler_environment(self, aws_url: str, bedrock_url: str) -> dict[str, str]:
-        """What both functions read, as the template and Terraform set it (plus the endpoints)."""
+    def _endpoints_environment(self, aws_url: str, bedrock_url: str) -> dict[str, str]:
+        """How a function reaches moto and the emulator instead of AWS: the standard endpoint variables."""
+        return {"AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url}
+
+    def _resources_environment(self) -> dict[str, str]:
+        """The values both functions get at deploy time, for this stack's resources and chain."""
         cfg = self.config
         return {
-            "AWS_ENDPOINT_URL": aws_url,
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock_url,
             "BUCKET_NAME": cfg.bucket,
             "IMAGES_TABLE_NAME": cfg.images_table,
             "JOBS_TABLE_NAME": cfg.jobs_table,
             "KEY_PREFIX": cfg.key_prefix,
             "MODEL_ID": cfg.model_id,
             "BEDROCK_REGION": cfg.region,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "ImageGenLocal",
             "POWERTOOLS_LOG_LEVEL": cfg.log_level,
         }
 
     def _api_environment(self, aws_url: str, bedrock_url: str, queue_url: str) -> dict[str, str]:
-        """The API function's: it sends POST /jobs to the prompt queue."""
-        return {**self._handler_environment(aws_url, bedrock_url), "PROMPT_QUEUE_URL": queue_url}
+        """The API function's, as template.yaml sets it: POST /jobs sends to the prompt queue."""
+        local = {**self._resources_environment(), "PROMPT_QUEUE_URL": queue_url}
+        return {**api_function().environment_with(local), **self._endpoints_environment(aws_url, bedrock_url)}
 
     def _worker_environment(self, aws_url: str, bedrock_url: str, dlq_url: str) -> dict[str, str]:
-        """The worker's, as Terraform sets it."""
+        """The worker's, as infra/lambda.tf sets it, with this stack's scaled-down queue settings."""
         cfg = self.config
-        return {
-            **self._handler_environment(aws_url, bedrock_url),
+        local = {
+            **self._resources_environment(),
             "DEAD_LETTER_QUEUE_URL": dlq_url,
+            "WORKER_CONCURRENCY": str(cfg.batch_size),
             "RETRY_BASE_SECONDS": str(cfg.retry_base_seconds),
             "MAX_RECEIVE_COUNT": str(cfg.max_receive_count),
             "CLAIM_TTL_SECONDS": str(int(cfg.worker_timeout_seconds)),
         }
+        return {**WORKER_FUNCTION.environment_with(local), **self._endpoints_environment(aws_url, bedrock_url)}
 
     def _create_resources(self, aws_url: str) -> tuple[str, str, str]:
         """The bucket, the tables (as the SAM stack makes them), and the prompt queue redriven to its dead-letter

@@ -15,18 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from local_stack.deployment import TEMPLATE, load_template
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 THROTTLED = "Too Many Requests"
 QUOTA_EXCEEDED = "Limit Exceeded"
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads a CloudFormation template: its intrinsic-function tags (``!Ref``, ``!Sub``, …) become plain values."""
-
-
-_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 @dataclass(frozen=True)
@@ -40,7 +32,7 @@ class UsagePlan:
     @classmethod
     def from_template(cls, path: Path = TEMPLATE) -> UsagePlan:
         """The defaults of template.yaml's ApiThrottleRateLimit, ApiThrottleBurstLimit and ApiDailyQuota."""
-        parameters: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), _TemplateLoader)["Parameters"]  # noqa: S506 - a SafeLoader
+        parameters: dict[str, Any] = load_template(path)["Parameters"]
         return cls(
             rate=float(parameters["ApiThrottleRateLimit"]["Default"]),
             burst=int(parameters["ApiThrottleBurstLimit"]["Default"]),

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from bedrock_emulator.config import EmulatorConfig
+from local_stack.deployment import WORKER_ENVIRONMENT, api_function, function_settings
 from local_stack.stack import LocalStack, StackConfig
 from tests.local.local_stack_support import (
     cli,
@@ -65,6 +66,29 @@ def endpoints(stack: LocalStack) -> Any:
 
 
 # ---- API --------------------------------------------------------------------------------------
+
+
+def process_settings(pid: int | None) -> dict[str, str]:
+    """The function settings (and Powertools variables) in a running process's environment."""
+    assert pid is not None
+    pairs = (entry.split("=", 1) for entry in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in entry)
+    settings = function_settings()
+    return {name: value for name, value in pairs if name in settings or name.startswith("POWERTOOLS_")}
+
+
+@pytest.mark.parametrize(
+    ("service", "deployed"), [("api", lambda: api_function().environment), ("worker", lambda: WORKER_ENVIRONMENT)]
+)
+def test_each_function_runs_with_the_environment_its_deployment_gives_it(
+    stack: LocalStack, service: str, deployed: Any
+) -> None:
+    settings = process_settings(stack.services[service].pid)
+    assert set(settings) == set(deployed())
+    if service == "api":
+        assert (settings["BEDROCK_MAX_ATTEMPTS"], settings["BEDROCK_READ_TIMEOUT_SECONDS"]) == ("1", "22")
+        assert settings["POWERTOOLS_SERVICE_NAME"] == "imagegen-api"
+    else:
+        assert settings["POWERTOOLS_SERVICE_NAME"] == "imagegen-worker"
 
 
 def test_api_generates_an_image_that_can_be_downloaded(stack: LocalStack, endpoints: Any) -> None:
