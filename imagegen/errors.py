@@ -69,6 +69,10 @@ class TransientBedrockError(BedrockError):
     transient = True
 
 
+#: ``Retry-After`` (seconds) when Bedrock names none: a throttle without the header, a failed inference.
+DEFAULT_RETRY_AFTER_SECONDS = 10
+
+
 class ThrottledError(TransientBedrockError):
     """Bedrock kept throttling after the client's bounded retries."""
 
@@ -85,6 +89,21 @@ class ModelTimeoutError(TransientBedrockError):
     """The model did not answer in time."""
 
     code = "ModelTimeout"
+
+
+class ModelInferenceError(TransientBedrockError):
+    """The model answered, but says its inference failed (a Stability model's ``finish_reasons`` "Inference error").
+
+    Like Bedrock's ``ModelErrorException`` it is worth another try. botocore never retries it (the reply is an HTTP
+    200), so ``imagegen.bedrock.retry_inference_errors`` asks again within the same attempt budget. When every attempt
+    failed so, the API answers 503 with ``Retry-After`` (``retry_after_seconds``), as it answers a throttle 429 with
+    it; the queue retries, then dead-letters with this code."""
+
+    code = "ModelInferenceFailed"
+
+    def __init__(self, public_message: str, *, aws_code: str = "", detail: str | None = None) -> None:
+        super().__init__(public_message, aws_code=aws_code, detail=detail)
+        self.retry_after_seconds = DEFAULT_RETRY_AFTER_SECONDS
 
 
 class PermanentBedrockError(BedrockError):

@@ -52,7 +52,7 @@ _API_TO_ATTR = {api_name: attr for api_name, (attr, _) in _FIELDS.items()}
 
 
 #: The largest magnitude of any integer field: 2^53 - 1, the largest integer every JSON implementation represents
-#: exactly (RFC 7493, I-JSON, section 2.2); no model accepts more than 4,294,967,294 anywhere. A larger number
+#: exactly (RFC 7493, I-JSON, section 2.2); no model accepts more than 4,294,967,295 anywhere. A larger number
 #: (``1e300``, or 400 digits) is refused as out of range here, before anything computes with it.
 MAX_SAFE_INTEGER = 2**53 - 1
 

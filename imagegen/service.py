@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from imagegen.bedrock import invoke_model, make_bedrock_client
+from imagegen.bedrock import invoke_model, make_bedrock_client, retry_inference_errors
 from imagegen.chain import ModelChain, ModelEntry
 from imagegen.config import Settings
 from imagegen.errors import (
@@ -45,6 +46,15 @@ Counter = Callable[..., None]
 
 def _no_count(name: str, **dimensions: str) -> None:
     """The default: count nothing (tests, tools)."""
+
+
+#: Records how long one Bedrock call that got an answer took: the model id and the milliseconds (botocore's
+#: retries within the call included). The handlers pass a Powertools metric (``BedrockLatency`` by ``model``).
+LatencyRecorder = Callable[[str, float], None]
+
+
+def _no_latency(model_id: str, milliseconds: float) -> None:
+    """The default: record nothing (tests, tools)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,7 @@ class ImageService:
         s3: S3Client | None = None,
         seed_source: SeedSource | None = None,
         count: Counter = _no_count,
+        record_latency: LatencyRecorder = _no_latency,
         chain: ModelChain | None = None,
         index: ImageIndex | None = None,
     ) -> None:
@@ -126,6 +137,7 @@ class ImageService:
         entries = settings.models
         self._adapters = {entry: adapter_for(entry.model_id) for entry in entries}  # unsupported: fails here
         self.count = count
+        self.record_latency = record_latency
         self.chain = chain or ModelChain(entries, cooldown_seconds=settings.model_cooldown_seconds)
         self.chain.on_unavailable = self._model_unavailable
         self.index = index or (
@@ -140,8 +152,8 @@ class ImageService:
         self._seed_source = seed_source
 
     @classmethod
-    def from_env(cls, *, count: Counter = _no_count) -> ImageService:
-        return cls(Settings.from_env(), count=count)
+    def from_env(cls, *, count: Counter = _no_count, record_latency: LatencyRecorder = _no_latency) -> ImageService:
+        return cls(Settings.from_env(), count=count, record_latency=record_latency)
 
     def prepare(self, payload: object, *, seed_key: str | None = None) -> PreparedRequest:
         """Validate a decoded JSON payload against the request schema and the current model's limits."""
@@ -275,9 +287,15 @@ class ImageService:
         alone first, and the others only if it made an image (else they fail with its error, unattempted)."""
         client, adapter = self._client(entry.region), self._adapters[entry]
 
+        def attempt(call: Invocation) -> list[ModelImage]:
+            started = time.perf_counter()
+            reply = invoke_model(client, entry.model_id, call.body)  # an error is counted by its code, not timed
+            self.record_latency(entry.model_id, (time.perf_counter() - started) * 1000)
+            return adapter.parse_response(reply, call)
+
         def one(call: Invocation) -> list[ModelImage] | ImageGenError:
-            try:
-                return adapter.parse_response(invoke_model(client, entry.model_id, call.body), call)
+            try:  # a failed inference (an HTTP 200) is asked again within the attempts botocore's retries get
+                return retry_inference_errors(lambda: attempt(call), attempts=self.settings.bedrock_max_attempts)
             except ImageGenError as error:
                 return error
 

@@ -7,30 +7,31 @@ to SQS; permanent failures were already moved to the dead-letter queue with thei
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.metrics import MetricUnit
 
 from imagegen.config import Settings
+from imagegen.emf import EmfMetrics
 from imagegen.errors import ConfigurationError
 from imagegen.index import make_dynamodb_client
 from imagegen.jobs import JobStore
 from imagegen.queue import JOB_ID_ATTRIBUTE, Outcome, QueueMessage, QueueWorker, make_sqs_client
 from imagegen.service import ImageService
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger(service="imagegen-worker")
-tracer = Tracer(service="imagegen-worker")
 metrics = Metrics(namespace="ImageGen", service="imagegen-worker")
+emf = EmfMetrics(metrics.namespace)  # the core's counts, Bedrock latencies, images by model: own dimensions
 copy_config_to_registered_loggers(source_logger=logger, include={"imagegen"})  # the core's warnings, as JSON
 
 _OUTCOME_METRICS = {
@@ -38,13 +39,6 @@ _OUTCOME_METRICS = {
     Outcome.ALREADY_DONE: "DuplicateDeliveriesSkipped",
     Outcome.DEAD_LETTERED: "MessagesDeadLettered",
 }
-
-
-def count(name: str, **dimensions: str) -> None:
-    """What the core counts (a model marked unavailable, an index write that failed), as its own EMF metric."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        for dimension, value in dimensions.items():
-            metric.add_dimension(name=dimension, value=value)
 
 
 _worker_lock = threading.Lock()
@@ -65,7 +59,7 @@ def _make_worker() -> QueueWorker:
         if not value:
             raise ConfigurationError("The worker is misconfigured.", detail=f"{name} is required")
     return QueueWorker(
-        ImageService(settings, count=count),
+        ImageService(settings, count=emf.count, record_latency=emf.bedrock_latency),
         JobStore(make_dynamodb_client(), settings.jobs_table_name),
         make_sqs_client(),
         settings.dead_letter_queue_url,
@@ -126,22 +120,27 @@ def process_record(record: SQSRecord, deadline: float | None = None) -> Outcome:
         details.update(error_code=result.error.code, error_detail=result.error.detail)
     logger.info("message handled", extra={"message_id": message.message_id, **details})
     if result.outcome is Outcome.GENERATED and result.generation:  # by serving model: records may differ
-        with single_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(result.generation.images)) as m:
-            m.add_dimension(name="model", value=result.generation.model_id)
+        emf.emit("ImagesGenerated", MetricUnit.Count, len(result.generation.images),
+                 {"model": result.generation.model_id})  # fmt: skip
     else:
         metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
     return result.outcome
 
 
 async def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> Outcome:
+    import asyncio
+
     deadline = time.time() + lambda_context.get_remaining_time_in_millis() / 1000 - WAIT_MARGIN_SECONDS
     return await asyncio.get_running_loop().run_in_executor(_executor(), process_record, record, deadline)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Imported on the first invocation, not at init: Powertools' batch utility imports every processor and event
+    # data class it has, and asyncio; the cold start's init phase would pay them before the first record could.
+    from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+
     # One processor per invocation: it keeps the batch's records and results on the instance. Lambda runs one
     # invocation at a time per container, but the local stack runs concurrent invocations in one process.
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -1,46 +1,28 @@
 """Amazon Titan Image Generator and Nova Canvas bodies: ``taskType`` / ``textToImageParams`` /
-``imageGenerationConfig``. The limits are the adapters' in ``imagegen.models``."""
+``imageGenerationConfig``, checked against the model's published rules (``bedrock_emulator.wire.rules``)."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from bedrock_emulator.wire.fields import Fields, Malformed
 from bedrock_emulator.wire.job import Job
-from imagegen.models import NovaCanvasAdapter, TitanImageAdapter
-from imagegen.models.amazon import QUALITIES, AmazonImageAdapter
+from bedrock_emulator.wire.rules import AmazonRules, ListedSizes, SizeRange
 
-__all__ = ["DEFAULT_SEEDS", "NOVA_STYLES", "amazon_job"]
-
-#: Seeds used when the body has none: Titan's and Nova Canvas's documented defaults.
-DEFAULT_SEEDS: dict[type[AmazonImageAdapter], int] = {TitanImageAdapter: 42, NovaCanvasAdapter: 12}
-#: Nova Canvas's optional ``textToImageParams.style`` presets.
-NOVA_STYLES = (
-    "3D_ANIMATED_FAMILY_FILM",
-    "DESIGN_SKETCH",
-    "FLAT_VECTOR_ILLUSTRATION",
-    "GRAPHIC_NOVEL_ILLUSTRATION",
-    "MAXIMALISM",
-    "MIDCENTURY_RETRO",
-    "PHOTOREALISM",
-    "SOFT_DIGITAL_PAINTING",
-)
+__all__ = ["amazon_job"]
 
 
-def amazon_job(body: object, adapter: type[AmazonImageAdapter]) -> Job:
+def amazon_job(body: object, rules: AmazonRules) -> Job:
     """Validate a Titan or Nova Canvas text-to-image body; raises ``Malformed`` naming the JSON path."""
     root = Fields(body, "#", required=("taskType", "textToImageParams"), allowed=("imageGenerationConfig",))
     root.choice("taskType", ("TEXT_IMAGE",))
-    is_nova = issubclass(adapter, NovaCanvasAdapter)
     text_params = Fields(
         root.values["textToImageParams"],
         "#/textToImageParams",
         required=("text",),
-        allowed=("negativeText", "style") if is_nova else ("negativeText",),
+        allowed=("negativeText", "style") if rules.styles else ("negativeText",),
     )
-    prompt = text_params.string("text", min_length=1, max_length=adapter.max_prompt_chars)
-    negative = text_params.string("negativeText", min_length=1, max_length=adapter.max_prompt_chars)
-    text_params.choice("style", NOVA_STYLES)
+    prompt = text_params.string("text", min_length=1, max_length=rules.max_text_chars)
+    negative = text_params.string("negativeText", min_length=1, max_length=rules.max_text_chars)
+    text_params.choice("style", rules.styles)
 
     config = Fields(
         root.values.get("imageGenerationConfig", {}),
@@ -48,31 +30,24 @@ def amazon_job(body: object, adapter: type[AmazonImageAdapter]) -> Job:
         required=(),
         allowed=("numberOfImages", "quality", "cfgScale", "width", "height", "seed"),
     )
-    count = config.integer("numberOfImages", 1, adapter.max_images)
-    config.choice("quality", QUALITIES)
-    config.number("cfgScale", adapter.min_cfg_scale, adapter.max_cfg_scale)
-    seed = config.integer("seed", 0, adapter.max_seed)
-    if is_nova:
-        nova = cast("type[NovaCanvasAdapter]", adapter)
-        low, high = nova.min_side, nova.max_side
-    else:  # any side outside the table's range is a range error; a pair missing from it is checked below
-        low = min(min(size) for size in TitanImageAdapter.sizes)
-        high = max(max(size) for size in TitanImageAdapter.sizes)
-    width = config.integer("width", low, high)
-    height = config.integer("height", low, high)
-    width = adapter.default_size[0] if width is None else width
-    height = adapter.default_size[1] if height is None else height
-    if is_nova:
-        _check_nova_size(nova, width, height)
-    elif (width, height) not in TitanImageAdapter.sizes:
-        raise Malformed(
-            "#/imageGenerationConfig", f"width x height {width}x{height} is not one of the supported image sizes"
-        )
+    count = config.integer("numberOfImages", 1, rules.max_images)
+    config.choice("quality", rules.qualities)
+    config.number("cfgScale", rules.min_cfg_scale, rules.max_cfg_scale)
+    seed = config.integer("seed", 0, rules.max_seed)
+    # Any side outside the model's range is a range error on that side; a listed-size model then checks the pair.
+    width = config.integer("width", rules.sizes.min_side, rules.sizes.max_side)
+    height = config.integer("height", rules.sizes.min_side, rules.sizes.max_side)
+    width = rules.default_size[0] if width is None else width
+    height = rules.default_size[1] if height is None else height
+    if isinstance(rules.sizes, SizeRange):
+        _check_range(rules.sizes, width, height)
+    else:
+        _check_listed(rules.sizes, width, height)
     assert prompt is not None  # required above
     return Job(
         prompt=prompt,
         negative_prompt=negative,
-        seed=DEFAULT_SEEDS[adapter] if seed is None else seed,
+        seed=rules.default_seed if seed is None else seed,
         count=1 if count is None else count,
         width=width,
         height=height,
@@ -81,18 +56,25 @@ def amazon_job(body: object, adapter: type[AmazonImageAdapter]) -> Job:
     )
 
 
-def _check_nova_size(nova: type[NovaCanvasAdapter], width: int, height: int) -> None:
-    for key, side in (("width", width), ("height", height)):
-        if side % nova.side_step:
-            raise Malformed(f"#/imageGenerationConfig/{key}", f"{side} is not a multiple of {nova.side_step}")
-    if max(width, height) > nova.max_aspect_ratio * min(width, height):
+def _check_listed(sizes: ListedSizes, width: int, height: int) -> None:
+    if (width, height) not in sizes.sizes:
         raise Malformed(
-            "#/imageGenerationConfig",
-            f"aspect ratio {width}:{height} (width:height) must be between 1:{nova.max_aspect_ratio} "
-            f"and {nova.max_aspect_ratio}:1",
+            "#/imageGenerationConfig", f"width x height {width}x{height} is not one of the supported image sizes"
         )
-    if width * height >= nova.max_pixels:
+
+
+def _check_range(sizes: SizeRange, width: int, height: int) -> None:
+    for key, side in (("width", width), ("height", height)):
+        if side % sizes.step:
+            raise Malformed(f"#/imageGenerationConfig/{key}", f"{side} is not a multiple of {sizes.step}")
+    if max(width, height) > sizes.max_aspect_ratio * min(width, height):
         raise Malformed(
             "#/imageGenerationConfig",
-            f"width x height {width}x{height} = {width * height} pixels must be less than {nova.max_pixels}",
+            f"aspect ratio {width}:{height} (width:height) must be between 1:{sizes.max_aspect_ratio} "
+            f"and {sizes.max_aspect_ratio}:1",
+        )
+    if width * height >= sizes.max_pixels:
+        raise Malformed(
+            "#/imageGenerationConfig",
+            f"width x height {width}x{height} = {width * height} pixels must be less than {sizes.max_pixels}",
         )

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from bedrock_emulator.errors import INVALID_MODEL_MESSAGE, BedrockApiError
 from bedrock_emulator.wire.amazon import amazon_job
 from bedrock_emulator.wire.fields import parse_body
 from bedrock_emulator.wire.job import Job
+from bedrock_emulator.wire.rules import StabilityRules, rules_for
 from bedrock_emulator.wire.stability import stability_job
-from imagegen.errors import ConfigurationError
-from imagegen.models import StabilityAdapter, adapter_for
-from imagegen.models.amazon import AmazonImageAdapter
 
 __all__ = ["validate"]
 
@@ -19,13 +15,13 @@ __all__ = ["validate"]
 def validate(model_id: str, raw_body: bytes) -> Job:
     """The job an InvokeModel call asks for; ``BedrockApiError`` (ValidationException) if Bedrock would refuse it.
 
-    Checked in order: the model id (one of ``imagegen.models``'), the body is JSON, the body's fields.
+    Checked in order: the model id (one of ``bedrock_emulator.wire.rules.MODELS``), the body is JSON, the body's
+    fields against that model's published rules.
     """
-    try:
-        adapter = type(adapter_for(model_id))
-    except ConfigurationError:
-        raise BedrockApiError("ValidationException", INVALID_MODEL_MESSAGE) from None
+    rules = rules_for(model_id)
+    if rules is None:
+        raise BedrockApiError("ValidationException", INVALID_MODEL_MESSAGE)
     body = parse_body(raw_body)
-    if issubclass(adapter, StabilityAdapter):
-        return stability_job(body)
-    return amazon_job(body, cast("type[AmazonImageAdapter]", adapter))
+    if isinstance(rules, StabilityRules):
+        return stability_job(body, rules)
+    return amazon_job(body, rules)

@@ -1,14 +1,14 @@
 """Stability AI bodies (SD3.5 Large, Stable Image Core and Ultra): ``prompt``, ``negative_prompt``,
-``aspect_ratio``, ``seed``, ``output_format``, ``mode``. The limits are the adapter's in ``imagegen.models``."""
+``aspect_ratio``, ``seed``, ``output_format``, ``mode``, checked against the model's published rules
+(``bedrock_emulator.wire.rules``)."""
 
 from __future__ import annotations
 
 import hashlib
 
-from bedrock_emulator.wire.fields import Fields
+from bedrock_emulator.wire.fields import Fields, Malformed
 from bedrock_emulator.wire.job import Job
-from imagegen.models import StabilityAdapter
-from imagegen.models.stability import ASPECT_RATIOS
+from bedrock_emulator.wire.rules import SERVED_MODE, StabilityRules
 
 __all__ = ["STABILITY_FORMATS", "STABILITY_SIZES", "stability_job"]
 
@@ -24,7 +24,7 @@ STABILITY_SIZES: dict[str, tuple[int, int]] = {
 STABILITY_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
-def stability_job(body: object) -> Job:
+def stability_job(body: object, rules: StabilityRules) -> Job:
     """Validate a Stability text-to-image body; raises ``Malformed`` naming the JSON path.
 
     A seed of 0 means "random" to Stability; it is replaced by a seed derived from the prompt, so that
@@ -36,17 +36,18 @@ def stability_job(body: object) -> Job:
         required=("prompt",),
         allowed=("negative_prompt", "aspect_ratio", "seed", "output_format", "mode"),
     )
-    prompt = root.string("prompt", min_length=1, max_length=StabilityAdapter.max_prompt_chars)
-    negative = root.string("negative_prompt", min_length=0, max_length=StabilityAdapter.max_prompt_chars)
-    ratios = [f"{w}:{h}" for w, h in ASPECT_RATIOS]
-    ratio = root.choice("aspect_ratio", ratios) or "1:1"
-    seed = root.integer("seed", 0, StabilityAdapter.max_seed) or 0
-    output_format = root.choice("output_format", tuple(STABILITY_FORMATS)) or "png"
-    root.choice("mode", ("text-to-image",))
+    prompt = root.string("prompt", min_length=rules.min_prompt_chars, max_length=rules.max_prompt_chars)
+    negative = root.string("negative_prompt", min_length=0, max_length=rules.max_negative_prompt_chars)
+    ratio = root.choice("aspect_ratio", rules.aspect_ratios) or "1:1"
+    seed = root.integer("seed", 0, rules.max_seed) or 0
+    output_format = root.choice("output_format", rules.output_formats) or "png"
+    mode = root.choice("mode", rules.modes)
+    if mode not in {None, SERVED_MODE}:
+        raise Malformed("#/mode", f"{mode} is not served by the Bedrock emulator (only {SERVED_MODE})")
     assert prompt is not None  # required above
     if seed == 0:
         digest = hashlib.sha256(prompt.encode()).digest()
-        seed = 1 + int.from_bytes(digest[:8], "big") % StabilityAdapter.max_seed
+        seed = 1 + int.from_bytes(digest[:8], "big") % rules.max_seed
     width, height = STABILITY_SIZES[ratio]
     return Job(
         prompt=prompt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from imagegen.errors import ConfigurationError
 from imagegen.models.amazon import NovaCanvasAdapter, TitanImageAdapter
 from imagegen.models.base import Invocation, ModelAdapter, ModelImage
-from imagegen.models.stability import StabilityAdapter
+from imagegen.models.stability import StabilityAdapter, StableDiffusion35Adapter
 
 __all__ = [
     "SUPPORTED_MODEL_PREFIXES",
@@ -14,6 +14,7 @@ __all__ = [
     "ModelImage",
     "NovaCanvasAdapter",
     "StabilityAdapter",
+    "StableDiffusion35Adapter",
     "TitanImageAdapter",
     "adapter_for",
 ]
@@ -23,7 +24,7 @@ SUPPORTED_MODEL_PREFIXES: dict[str, type[ModelAdapter]] = {
     "amazon.titan-image-generator-v1": TitanImageAdapter,
     "amazon.titan-image-generator-v2": TitanImageAdapter,
     "amazon.nova-canvas-v1": NovaCanvasAdapter,
-    "stability.sd3-5-large-v1": StabilityAdapter,
+    "stability.sd3-5-large-v1": StableDiffusion35Adapter,
     "stability.stable-image-core-v1": StabilityAdapter,
     "stability.stable-image-ultra-v1": StabilityAdapter,
 }

@@ -1,11 +1,11 @@
 """Stability AI models on Bedrock: Stable Diffusion 3.5 Large, Stable Image Core and Stable Image Ultra.
 
 Body: ``{"prompt", "negative_prompt", "aspect_ratio", "seed", "output_format"}`` (+ ``"mode"`` for SD3.5);
-reply: ``{"images": [base64], "seeds": [int], "finish_reasons": [null | "Filter reason: ..."]}``.
-Limits: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html,
-.../model-parameters-diffusion-stable-image-core-text-image-request-response.html and
-.../model-parameters-diffusion-stable-ultra-text-image-request-response.html: prompt and negative_prompt
-at most 10,000 characters, the aspect ratios below, seed 0-4294967294, one image per call (a request for
+reply: ``{"images": [base64], "seeds": [int], "finish_reasons": [null | "Filter reason: ..." | "Inference error"]}``.
+Limits: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-stable-image-core-text-image-request-response.html
+and .../model-parameters-diffusion-stable-ultra-text-image-request-response.html (Stable Image Core and Ultra: seed
+0-4,294,967,295), .../model-parameters-diffusion-3-5-large.html (SD3.5 Large: seed 0-4,294,967,294); on all three
+prompt and negative_prompt at most 10,000 characters, the aspect ratios below, one image per call (a request for
 ``numberOfImages`` n makes n calls, seeds seed .. seed + n - 1). Width and height only select the aspect ratio;
 they must be 1-4096 like on every model (``imagegen.request.MAX_SIDE``).
 """
@@ -13,9 +13,9 @@ they must be 1-4096 like on every model (``imagegen.request.MAX_SIDE``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelResponseError
+from imagegen.errors import ContentFilteredError, InvalidRequestError, ModelInferenceError, ModelResponseError
 from imagegen.models.base import (
     MAX_IMAGES,
     Invocation,
@@ -32,12 +32,19 @@ ASPECT_RATIOS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
+#: The ``finish_reasons`` entry of a reply whose inference failed: worth another try.
+INFERENCE_ERROR = "Inference error"
+
+
 class StabilityAdapter(ModelAdapter):
-    """One adapter for the three Stability text-to-image models; width/height select the aspect ratio."""
+    """Stable Image Core and Ultra (and, as ``StableDiffusion35Adapter``, SD3.5 Large); width/height select the
+    aspect ratio."""
 
     family = "Stability AI"
-    max_seed = 4_294_967_294
+    max_seed = 4_294_967_295
     max_prompt_chars = 10_000
+    #: Whether the body names its ``mode`` (``text-to-image``).
+    sends_mode: ClassVar[bool] = False
 
     def prepare(self, request: ImageRequest, seed_source: SeedSource = random_seed) -> Invocation:
         """One body per image (these models make one image per call): seeds seed, seed + 1, …"""
@@ -60,7 +67,7 @@ class StabilityAdapter(ModelAdapter):
             "seed": seed,
             "output_format": "png",
         }
-        if "sd3-5-large" in self.model_id:
+        if self.sends_mode:
             body["mode"] = "text-to-image"
         if request.negative_prompt is not None:
             body["negative_prompt"] = request.negative_prompt
@@ -93,6 +100,12 @@ class StabilityAdapter(ModelAdapter):
                     aws_code="OutputBlocked",
                     detail=reason,
                 )
+            if reason.strip().lower() == INFERENCE_ERROR.lower():
+                raise ModelInferenceError(
+                    "The model failed to make the image (an inference error).",
+                    aws_code="InferenceError",
+                    detail=f"finish_reasons: {reason}",
+                )
             raise ModelResponseError("The model failed to generate the image.", detail=reason)
         images = payload.get("images")
         if not isinstance(images, list) or not images:
@@ -105,3 +118,10 @@ class StabilityAdapter(ModelAdapter):
             )
             for index, encoded in enumerate(images)
         ]
+
+
+class StableDiffusion35Adapter(StabilityAdapter):
+    """Stable Diffusion 3.5 Large: a narrower seed range, and the body names its ``mode``."""
+
+    max_seed = 4_294_967_294
+    sends_mode = True

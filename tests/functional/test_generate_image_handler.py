@@ -188,6 +188,22 @@ def test_upstream_failures_map_to_statuses_without_echoing_aws_text(
         assert body["field"] == "prompt"
 
 
+def test_a_stability_inference_error_is_a_503_to_retry_after_one_call(
+    s3: S3Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's budget is one attempt (BEDROCK_MAX_ATTEMPTS=1): a model that says its inference failed is asked
+    once, and the client is told to come back (Retry-After), not given a 502."""
+    bedrock = FakeBedrock(replies=[{"finish_reasons": ["Inference error"]}])
+    settings = Settings(
+        bucket_name=BUCKET, model_id="stability.stable-image-core-v1:1@us-west-2", bedrock_max_attempts=1
+    )
+    service = make_service(settings, bedrock, s3)
+    monkeypatch.setattr(app, "service", lambda: service)
+    status, body, headers = invoke('{"prompt": "a cat"}')
+    assert (status, body["code"], headers["Retry-After"]) == (503, "ModelInferenceFailed", "10")
+    assert len(bedrock.calls) == 1
+
+
 def test_storage_failure_is_a_502(s3: S3Client, bedrock: FakeBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(Settings(bucket_name="no-such-bucket"), bedrock, s3)
     monkeypatch.setattr(app, "service", lambda: service)

@@ -69,7 +69,7 @@ def service(s3: S3Client, bedrock: FakeBedrock, monkeypatch: pytest.MonkeyPatch)
     """The default chain (Titan v1 in us-east-1, then Stable Image Core in us-west-2) behind the API handler,
     with the handler's own listener."""
     built = make_service(Settings(bucket_name=BUCKET), bedrock, s3)
-    built.count = api_app.count
+    built.count = api_app.emf.count
     monkeypatch.setattr(api_app, "service", lambda: built)
     return built
 

@@ -7,11 +7,18 @@ from typing import Any
 
 import pytest
 
-from imagegen.errors import ConfigurationError, ContentFilteredError, InvalidRequestError, ModelResponseError
+from imagegen.errors import (
+    ConfigurationError,
+    ContentFilteredError,
+    InvalidRequestError,
+    ModelInferenceError,
+    ModelResponseError,
+)
 from imagegen.models import (
     ModelAdapter,
     NovaCanvasAdapter,
     StabilityAdapter,
+    StableDiffusion35Adapter,
     TitanImageAdapter,
     adapter_for,
 )
@@ -50,7 +57,7 @@ def rejects(model_id: str, field: str, rule_part: str, **payload: Any) -> None:
         (TITAN_V2, TitanImageAdapter),
         (NOVA, NovaCanvasAdapter),
         ("us.amazon.nova-canvas-v1:0", NovaCanvasAdapter),
-        (SD35, StabilityAdapter),
+        (SD35, StableDiffusion35Adapter),
         (CORE, StabilityAdapter),
         ("stability.stable-image-ultra-v1:1", StabilityAdapter),
     ],
@@ -250,6 +257,13 @@ def test_stability_limits(ok: dict[str, Any], bad: dict[str, Any], field: str, r
     rejects(SD35, field, rule_part, **bad)
 
 
+@pytest.mark.parametrize("model_id", [CORE, "stability.stable-image-ultra-v1:1"])
+def test_stable_image_core_and_ultra_take_one_seed_more_than_sd35(model_id: str) -> None:
+    assert prepare(model_id, seed=4_294_967_295)["seed"] == 4_294_967_295
+    rejects(model_id, "seed", "between 0 and 4294967295", seed=4_294_967_296)
+    assert prepare(model_id)["seed"] == 4_294_967_295  # the top of the range the random seed is drawn from
+
+
 def test_stability_reply_uses_the_returned_seed() -> None:
     adapter = adapter_for(CORE)
     invocation = adapter.prepare(parse_request({"prompt": "x"}), fixed_seed)
@@ -262,14 +276,26 @@ def test_stability_reply_uses_the_returned_seed() -> None:
     [
         ("Filter reason: prompt", ContentFilteredError),
         ("Filter reason: output image", ContentFilteredError),
-        ("Inference error", ModelResponseError),
+        ("Inference error", ModelInferenceError),
+        ("Something new", ModelResponseError),
     ],
 )
 def test_stability_finish_reason_is_an_error(reason: str, error_type: type[Exception]) -> None:
     adapter = adapter_for(SD35)
     invocation = adapter.prepare(parse_request({"prompt": "x"}))
-    with pytest.raises(error_type):
+    with pytest.raises(error_type) as caught:
         adapter.parse_response({"images": [b64png()], "seeds": [1], "finish_reasons": [reason]}, invocation)
+    assert type(caught.value) is error_type
+
+
+def test_a_stability_inference_error_is_transient_with_its_own_code() -> None:
+    adapter = adapter_for(CORE)
+    invocation = adapter.prepare(parse_request({"prompt": "x"}))
+    with pytest.raises(ModelInferenceError) as caught:
+        adapter.parse_response({"finish_reasons": ["Inference error"]}, invocation)
+    assert caught.value.transient
+    assert caught.value.code == "ModelInferenceFailed"
+    assert caught.value.detail == "finish_reasons: Inference error"
 
 
 def test_default_seed_is_random_within_the_model_range() -> None:

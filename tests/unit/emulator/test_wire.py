@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,10 +19,17 @@ from PIL import Image
 from bedrock_emulator.backend import Backend
 from bedrock_emulator.errors import INVALID_MODEL_MESSAGE, BedrockApiError
 from bedrock_emulator.wire import Job, Malformed, validate
-from bedrock_emulator.wire.amazon import DEFAULT_SEEDS
+from bedrock_emulator.wire.rules import (
+    MODELS,
+    NOVA_CANVAS,
+    SD3_5_LARGE,
+    STABILITY_ASPECT_RATIOS,
+    STABLE_IMAGE_CORE,
+    STABLE_IMAGE_ULTRA,
+    TITAN_IMAGE_GENERATOR,
+)
 from bedrock_emulator.wire.stability import STABILITY_SIZES
-from imagegen.models import NovaCanvasAdapter, StabilityAdapter, TitanImageAdapter
-from imagegen.models.stability import ASPECT_RATIOS
+from imagegen.models import StabilityAdapter, TitanImageAdapter
 from tests.emulator_bodies import (
     CORE,
     NOVA,
@@ -44,9 +52,10 @@ def rejection(model_id: str, body: Any) -> BedrockApiError:
     return caught.value
 
 
-_TITAN_MAX, _NOVA_MAX, _SD_MAX = TitanImageAdapter.max_seed, NovaCanvasAdapter.max_seed, StabilityAdapter.max_seed
-_T_TEXT, _N_TEXT = TitanImageAdapter.max_prompt_chars, NovaCanvasAdapter.max_prompt_chars
-_S_TEXT = StabilityAdapter.max_prompt_chars
+_TITAN_MAX, _NOVA_MAX = TITAN_IMAGE_GENERATOR.max_seed, NOVA_CANVAS.max_seed
+_ULTRA_MAX, _SD35_MAX = STABLE_IMAGE_ULTRA.max_seed, SD3_5_LARGE.max_seed
+_T_TEXT, _N_TEXT = TITAN_IMAGE_GENERATOR.max_text_chars, NOVA_CANVAS.max_text_chars
+_S_TEXT = STABLE_IMAGE_CORE.max_prompt_chars
 
 # (model, body, None if accepted else a fragment of the message naming the JSON path)
 VALIDATION_CASES = [
@@ -284,7 +293,7 @@ VALIDATION_CASES = [
     pytest.param(
         SD35, stability("x" * (_S_TEXT + 1)), "#/prompt: expected maxLength: 10000, actual: 10001", id="sd-prompt-long"
     ),
-    pytest.param(CORE, stability(""), "#/prompt: expected minLength: 1, actual: 0", id="sd-prompt-empty"),
+    pytest.param(CORE, stability(""), None, id="sd-prompt-empty"),  # AWS publishes a minimum of 0
     pytest.param(CORE, stability(negative_prompt="n" * _S_TEXT), None, id="sd-negative-max"),
     pytest.param(
         CORE,
@@ -292,9 +301,19 @@ VALIDATION_CASES = [
         "#/negative_prompt: expected maxLength: 10000",
         id="sd-negative-long",
     ),
-    pytest.param(ULTRA, stability(seed=_SD_MAX), None, id="sd-seed-max"),
+    pytest.param(ULTRA, stability(seed=_ULTRA_MAX), None, id="sd-seed-max"),
     pytest.param(
-        ULTRA, stability(seed=_SD_MAX + 1), "#/seed: 4294967295 is not less or equal to 4294967294", id="sd-seed-high"
+        ULTRA,
+        stability(seed=_ULTRA_MAX + 1),
+        "#/seed: 4294967296 is not less or equal to 4294967295",
+        id="sd-seed-high",
+    ),
+    pytest.param(SD35, stability(seed=_SD35_MAX), None, id="sd35-seed-max"),
+    pytest.param(
+        SD35,
+        stability(seed=_SD35_MAX + 1),
+        "#/seed: 4294967295 is not less or equal to 4294967294",
+        id="sd35-seed-high",
     ),
     pytest.param(ULTRA, stability(seed=-1), "#/seed: -1 is not greater or equal to 0", id="sd-seed-low"),
     pytest.param(SD35, stability(aspect_ratio="21:9"), None, id="sd-ratio-ok"),
@@ -302,12 +321,23 @@ VALIDATION_CASES = [
         SD35, stability(aspect_ratio="7:3"), "#/aspect_ratio: 7:3 is not a valid enum value", id="sd-ratio-bad"
     ),
     pytest.param(SD35, stability(output_format="jpeg"), None, id="sd-format-ok"),
+    pytest.param(SD35, stability(output_format="webp"), None, id="sd35-format-webp"),
+    pytest.param(
+        CORE, stability(output_format="webp"), "#/output_format: webp is not a valid enum value", id="core-format-webp"
+    ),
     pytest.param(
         SD35, stability(output_format="gif"), "#/output_format: gif is not a valid enum value", id="sd-format-bad"
     ),
     pytest.param(SD35, stability(mode="text-to-image"), None, id="sd-mode-ok"),
+    pytest.param(ULTRA, stability(mode="text-to-image"), None, id="ultra-mode-ok"),
     pytest.param(
-        SD35, stability(mode="image-to-image"), "#/mode: image-to-image is not a valid enum value", id="sd-mode-bad"
+        SD35,
+        stability(mode="image-to-image"),
+        "#/mode: image-to-image is not served by the Bedrock emulator (only text-to-image)",
+        id="sd35-mode-unserved",
+    ),
+    pytest.param(
+        CORE, stability(mode="image-to-image"), "#/mode: image-to-image is not a valid enum value", id="core-mode-bad"
     ),
     pytest.param(SD35, {"aspect_ratio": "1:1"}, "#: required key [prompt] not found", id="sd-no-prompt"),
     pytest.param(SD35, stability(cfg_scale=7), "#: extraneous key [cfg_scale] is not permitted", id="sd-extra"),
@@ -332,11 +362,19 @@ def test_wire_bodies_are_validated_at_and_just_past_every_bound(model_id: str, b
     assert message.startswith(f"Malformed input request: {error.path}: ")
 
 
-def test_limits_come_from_the_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TitanImageAdapter, "max_prompt_chars", 20)
-    monkeypatch.setattr(StabilityAdapter, "max_seed", 100)
+def test_limits_come_from_the_emulators_own_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODELS, "amazon.titan-image-generator-v1", replace(TITAN_IMAGE_GENERATOR, max_text_chars=20))
+    monkeypatch.setitem(MODELS, "stability.sd3-5-large-v1", replace(SD3_5_LARGE, max_seed=100))
     assert "expected maxLength: 20, actual: 21" in rejection(TITAN, titan("x" * 21)).message
     assert "#/seed: 101 is not less or equal to 100" in str(rejection(SD35, stability(seed=101)))
+
+
+def test_the_services_limits_do_not_change_what_the_emulator_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TitanImageAdapter, "max_prompt_chars", 20)
+    monkeypatch.setattr(StabilityAdapter, "max_seed", 100)
+    assert validate(TITAN, raw(titan("x" * 21))).prompt == "x" * 21
+    assert validate(CORE, raw(stability(seed=101))).seed == 101
+    assert "expected maxLength: 512, actual: 513" in rejection(TITAN, titan("x" * 513)).message
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b""])
@@ -362,7 +400,7 @@ def test_the_model_id_is_checked_before_the_body() -> None:
 
 
 def test_stability_sizes_cover_every_aspect_ratio_at_about_a_megapixel() -> None:
-    assert set(STABILITY_SIZES) == {f"{w}:{h}" for w, h in ASPECT_RATIOS}
+    assert set(STABILITY_SIZES) == set(STABILITY_ASPECT_RATIOS)
     for ratio, (width, height) in STABILITY_SIZES.items():
         ratio_w, ratio_h = map(int, ratio.split(":"))
         assert width % 64 == 0
@@ -375,11 +413,11 @@ def test_stability_sizes_cover_every_aspect_ratio_at_about_a_megapixel() -> None
     ("model_id", "body", "expected"),
     [
         (TITAN, titan(numberOfImages=3, seed=7), Job("a lighthouse at dusk", None, 7, 3, 512, 512, "PNG", False)),
-        (TITAN_V2, amazon("fox"), Job("fox", None, DEFAULT_SEEDS[TitanImageAdapter], 1, 1024, 1024, "PNG", False)),
+        (TITAN_V2, amazon("fox"), Job("fox", None, TITAN_IMAGE_GENERATOR.default_seed, 1, 1024, 1024, "PNG", False)),
         (
             NOVA,
             nova("fox", text_params={"negativeText": "fog"}, width=640, height=384),
-            Job("fox", "fog", DEFAULT_SEEDS[NovaCanvasAdapter], 1, 640, 384, "PNG", False),
+            Job("fox", "fog", NOVA_CANVAS.default_seed, 1, 640, 384, "PNG", False),
         ),
         (
             ULTRA,
@@ -395,7 +433,7 @@ def test_a_valid_body_becomes_the_job_it_asks_for(model_id: str, body: Any, expe
 def test_stability_seed_zero_becomes_a_seed_derived_from_the_prompt() -> None:
     first = validate(CORE, raw(stability("a lighthouse")))
     assert first.seed == validate(CORE, raw(stability("a lighthouse", seed=0))).seed
-    assert 0 < first.seed <= StabilityAdapter.max_seed
+    assert 0 < first.seed <= STABLE_IMAGE_CORE.max_seed
     assert validate(CORE, raw(stability("a windmill"))).seed != first.seed
 
 
