@@ -79,7 +79,6 @@ def run() -> Report:
         "breakdown": "direct calls from the benchmark process to the same emulator and moto, and two requests the "
         "gateway (403) or the handler (400) answer without AWS calls, one of each per API request",
         "stack": "process per service (moto, bedrock, api, worker)",
-        "tracing": "off (the local stack sets POWERTOOLS_TRACE_DISABLED)",
         "in_process_stack_2026_11_27_overhead_ms": IN_PROCESS_2026_11_27,
     }
     runs: dict[str, Any] = {}

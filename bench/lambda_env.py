@@ -1,20 +1,20 @@
 """A Lambda-like Python path for the cold-start and memory benchmarks.
 
 Lambda's python runtime puts the function's bundle (``/var/task``) on ``sys.path`` and provides boto3 and its
-dependencies itself; nothing else is importable. The venv has much more (pytest, moto, requests, ...), and the
-X-Ray SDK patches every supported library it finds — so a handler imported from the venv imports things it
-never would in Lambda. ``LambdaDir`` reproduces the bundle instead:
+dependencies itself; nothing else is importable. The venv has much more (pytest, moto, requests, ...), so a
+handler imported from the venv could import things it never would in Lambda. ``LambdaDir`` reproduces the bundle
+instead:
 
 * the project's code as the Makefile bundles it (the core ``imagegen`` and the handler packages), plus
   ``baseline_handlers.py`` and the child script;
 * the dependency closure of the project with its ``lambda`` extra (what the Makefile's
-  ``uv export --no-dev --extra lambda`` lists: boto3, Powertools, the X-Ray SDK), copied from the venv;
-* no ``.pyc`` for the bundle (the Makefile deletes ``__pycache__`` and ``/var/task`` is read-only, so Lambda
-  compiles the bundle's modules from source at every cold start), but compiled bytecode for the packages the
-  runtime provides (``RUNTIME_PROVIDED``, as in the Makefile), which ship compiled in the runtime image.
+  ``uv export --no-dev --extra lambda`` lists: boto3 and Powertools), copied from the venv;
+* no ``.pyc`` for the bundle at first (``/var/task`` is read-only: a bundle without bytecode is compiled from
+  source at every cold start), but compiled bytecode for the packages the runtime provides
+  (``RUNTIME_PROVIDED``, as in the Makefile), which ship compiled in the runtime image.
 
 Children run with ``python -S`` (no site-packages), ``PYTHONPATH=<dir>`` and ``PYTHONDONTWRITEBYTECODE=1``.
-``compile_bundle()`` then adds bytecode for the bundle too, to measure what shipping it would save.
+``compile_bundle()`` then adds bytecode for the bundle too, as the Makefile's bundles ship it.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ class LambdaDir:
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_SESSION_TOKEN": "bench",
-            # Where the X-Ray SDK sends segments (UDP on loopback; nothing needs to listen).
+            # What Lambda sets with active tracing (the runtime, not the handlers, sends the traces).
             "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             **function_env,

@@ -1,6 +1,6 @@
 """Memory: peak RSS of each handler's process after import + one invocation against the local stack.
 
-Each run is a fresh ``python -S`` process on the Lambda-like path (``bench.lambda_env``), tracing on, running the
+Each run is a fresh ``python -S`` process on the Lambda-like path (``bench.lambda_env``), running the
 handler itself and talking to a local stack's moto and Bedrock emulator (each in a process of its own) through
 the standard endpoint variables. API: one 1024x1024 generate; worker: one batch of 10 records (concurrency 10).
 One stack per image kind: the emulator serves a placeholder PNG (~90 kB) or a Titan-sized PNG (~1.5 MB) from a
@@ -39,7 +39,7 @@ def run() -> Report:
         "worker_event": "one SQS batch of 10 plain-text records, WORKER_CONCURRENCY=10",
         "images": {"placeholder": "an emulator placeholder PNG", "titan_sized": "a ~1.5 MB PNG"},
         "model_id": BENCH_MODEL_ID,
-        "python_path": "Lambda-like, bundle without .pyc, tracing on (segments to UDP 127.0.0.1:2000)",
+        "python_path": "Lambda-like, bundle without .pyc",
         "rss": "VmHWM of the child (its own address space), MiB; includes the interpreter (~10 MB at start)",
     }
     figures: dict[str, Any] = {}

@@ -29,7 +29,7 @@ def atomic_moto_writes() -> None:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch a real account: fake credentials, a fixed region, no tracing."""
+    """Never touch a real account: fake credentials, a fixed region."""
     for name in (
         "AWS_PROFILE",
         "AWS_ENDPOINT_URL",
@@ -44,7 +44,6 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageGenTest")
 
 
