@@ -27,13 +27,18 @@ class EmulatorAdmin:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def stats(self) -> dict[str, int]:
-        """The counters: requests, images, succeeded, throttled, faults, filtered, invalid."""
+        """The counters (``bedrock_emulator.backend.STAT_NAMES``): InvokeModel's requests, images, succeeded,
+        throttled, faults, filtered, invalid and unavailable, and the CreateFoundationModelAgreement calls."""
         reply = self._call("GET", "/_emulator/stats")
         return {str(name): int(value) for name, value in reply.items()}
 
-    def reset_stats(self) -> None:
-        """Zero the counters."""
+    def reset(self) -> None:
+        """Zero the counters and restore the configured agreements (those created since are gone)."""
         self._call("POST", "/_emulator/reset")
+
+    def reset_stats(self) -> None:
+        """Zero the counters: ``reset`` (the one route does both), under the name callers used before agreements."""
+        self.reset()
 
     def fail_next(self, code: str, times: int = 1, message: str | None = None) -> None:
         """Answer the next ``times`` InvokeModel requests with error ``code`` (and ``message``, if given)."""

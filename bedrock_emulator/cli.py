@@ -2,8 +2,9 @@
 
 The first line on stdout (flushed) is ``Bedrock emulator listening on http://HOST:PORT``; a parent that
 starts it with ``--port 0`` reads the port from it. Then: the ``export`` line of both endpoint variables, the
-config, and the lifecycle (the table's date and the overrides). Flags override the ``BEDROCK_EMULATOR_*``
-variables (``EmulatorConfig.from_env``).
+config, the lifecycle (the table's date and the overrides) and the AWS Marketplace agreements. Flags override the
+``BEDROCK_EMULATOR_*`` variables (``EmulatorConfig.from_env``); a flag not given is ``None``, so every default is
+``bedrock_emulator.config``'s.
 """
 
 from __future__ import annotations
@@ -16,30 +17,32 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 
 from bedrock_emulator import LISTENING
-from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.config import (
+    AGREEMENTS_SYNTAX,
+    ALL_AGREEMENTS,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    NO_AGREEMENTS,
+    Agreements,
+    EmulatorConfig,
+)
 from bedrock_emulator.lifecycle import OVERRIDE_SYNTAX, TABLE_DATE
-from bedrock_emulator.server import BedrockEmulator
 
-__all__ = ["main"]
+__all__ = ["add_emulator_flags", "emulator_config", "main"]
 
 #: Set by the local stack (``local_stack.processes.PARENT_PIPE_VARIABLE``) to the fd on which end of file means
 #: that the stack which started the emulator is gone; unset, nothing but a signal stops it.
 PARENT_PIPE_VARIABLE = "IMAGEGEN_PARENT_PIPE_FD"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bedrock_emulator",
-        description="Local Bedrock emulator for the image models: Runtime's InvokeModel (placeholder images) and "
-        "the control plane's GetFoundationModel, GetFoundationModelAvailability and ListFoundationModels. "
-        "Flags override the BEDROCK_EMULATOR_* environment variables.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=4567, help="port to listen on, 0 = any free port (default 4567)")
+def add_emulator_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of the emulator's behaviour (one per ``EmulatorConfig`` field, each overriding its
+    ``BEDROCK_EMULATOR_*`` variable; ``None`` when not given) to ``parser``: ``python -m bedrock_emulator`` and
+    ``imagegen local`` both use them. ``emulator_config`` reads them back."""
     parser.add_argument("--latency-ms", type=int, help="emulated model time per request [BEDROCK_EMULATOR_LATENCY_MS]")
     parser.add_argument("--rpm", type=int, help="requests per minute, 0 = unlimited [BEDROCK_EMULATOR_RPM]")
     parser.add_argument("--fault-rate", type=float, help="share of faulty replies, 0..1 [BEDROCK_EMULATOR_FAULT_RATE]")
@@ -56,35 +59,66 @@ def _parser() -> argparse.ArgumentParser:
         "--lifecycle",
         metavar="OVERRIDES",
         help=f"override the model lifecycle table of {TABLE_DATE}: {OVERRIDE_SYNTAX}; STATE is ACTIVE, LEGACY, "
-        "LEGACY_INACTIVE, EOL or NO_ACCESS [BEDROCK_EMULATOR_LIFECYCLE]",
+        "LEGACY_INACTIVE, EOL or NO_ACCESS, and a Legacy state may take its end-of-life date "
+        "(LEGACY:2027-01-15) [BEDROCK_EMULATOR_LIFECYCLE]",
     )
+    parser.add_argument(
+        "--agreements",
+        metavar="MODELS",
+        help=f"the AWS Marketplace models whose agreement the account has: {AGREEMENTS_SYNTAX} (default "
+        f"{ALL_AGREEMENTS}; {NO_AGREEMENTS} is a fresh account) [BEDROCK_EMULATOR_AGREEMENTS]",
+    )
+
+
+def emulator_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> EmulatorConfig:
+    """The config from the flags ``add_emulator_flags`` added, over the ``BEDROCK_EMULATOR_*`` variables of
+    ``env`` (default ``os.environ``); ``ValueError`` naming the flag and variable of a bad value."""
+    return EmulatorConfig.from_env(
+        env,
+        latency_ms=args.latency_ms,
+        rpm=args.rpm,
+        fault_rate=args.fault_rate,
+        blocked_words=args.blocked_words,
+        seed=args.seed,
+        image_file=args.image_file,
+        lifecycle=args.lifecycle,
+        agreements=args.agreements,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bedrock_emulator",
+        description="Local Bedrock emulator for the image models: Runtime's InvokeModel (placeholder images) and "
+        "the control plane's GetFoundationModel, GetFoundationModelAvailability, ListFoundationModels and the AWS "
+        "Marketplace agreements. Flags override the BEDROCK_EMULATOR_* environment variables.",
+    )
+    parser.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, help=f"port to listen on, 0 = any free port (default {DEFAULT_PORT})")
+    add_emulator_flags(parser)
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator until Ctrl-C or SIGTERM; returns the exit status."""
+    from bedrock_emulator.server import BedrockEmulator  # not needed to add the flags to another parser
+
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        config = EmulatorConfig.from_env(
-            latency_ms=args.latency_ms,
-            rpm=args.rpm,
-            fault_rate=args.fault_rate,
-            blocked_words=args.blocked_words,
-            seed=args.seed,
-            image_file=args.image_file,
-            lifecycle=args.lifecycle,
-        )
+        config = emulator_config(args)
     except ValueError as exc:
         parser.error(str(exc))
+    host = DEFAULT_HOST if args.host is None else args.host
+    port = DEFAULT_PORT if args.port is None else args.port
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     try:
         with (
             _stop_signals() as wait_for_stop,
-            BedrockEmulator(config, host=args.host, port=args.port, verbose=args.verbose) as emulator,
+            BedrockEmulator(config, host=host, port=port, verbose=args.verbose) as emulator,
         ):
             print(f"{LISTENING} {emulator.url}", flush=True)
             print(
@@ -94,11 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {_describe(config)}", flush=True)
             overrides = ", ".join(map(str, config.lifecycle)) or "none"
             print(f"  lifecycle: the table of {TABLE_DATE}; overrides: {overrides}", flush=True)
+            print(f"  agreements: {_describe_agreements(config.agreements)}", flush=True)
             wait_for_stop()
         with contextlib.suppress(OSError):  # a parent that is gone no longer reads our stderr
             print("Bedrock emulator stopped", file=sys.stderr, flush=True)
     except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -160,6 +195,13 @@ def _describe(config: EmulatorConfig) -> str:
     parts = [
         f"{field.name}={value!r}" if field.name != "image_file" else f"image_file={str(value)!r}"
         for field in dataclasses.fields(config)
-        if field.name != "lifecycle" and (value := getattr(config, field.name)) not in (0, 0.0, (), None)
+        if field.name not in {"lifecycle", "agreements"}
+        and (value := getattr(config, field.name)) not in (0, 0.0, (), None)
     ]
     return "config: " + (", ".join(parts) or "defaults (no latency, no quota, no faults, no blocked words)")
+
+
+def _describe_agreements(agreements: Agreements) -> str:
+    if agreements == ALL_AGREEMENTS:
+        return "every AWS Marketplace model's (all)"
+    return ", ".join(agreements) if agreements else "none (a fresh account: CreateFoundationModelAgreement first)"

@@ -1,9 +1,12 @@
 """Bedrock's control plane for the image models, from the lifecycle table: pure functions, no HTTP, no state.
 
 ``get_foundation_model`` (GetFoundationModel), ``get_foundation_model_availability``
-(GetFoundationModelAvailability) and ``list_foundation_models`` (ListFoundationModels) return the reply's JSON
-document in the shapes of botocore's ``bedrock`` service model, or raise ``BedrockApiError``. ``region`` is the
-request's (from its SigV4 credential scope); ``None`` (an unsigned request) is every region.
+(GetFoundationModelAvailability), ``list_foundation_models`` (ListFoundationModels) and
+``list_foundation_model_agreement_offers`` (ListFoundationModelAgreementOffers) return the reply's JSON document in
+the shapes of botocore's ``bedrock`` service model, or raise ``BedrockApiError``; ``check_agreement_request`` is
+the pure half of CreateFoundationModelAgreement (the agreements themselves are ``bedrock_emulator.backend``'s
+state). ``region`` is the request's (from its SigV4 credential scope); ``None`` (an unsigned request) is every
+region.
 
 What each lifecycle state answers:
 
@@ -12,12 +15,21 @@ What each lifecycle state answers:
   ACTIVE or LEGACY (LEGACY_INACTIVE is LEGACY; NO_ACCESS keeps the table's status).
 * GetFoundationModelAvailability — unknown: 400; end of life: 404; not offered in the region:
   ``regionAvailability`` NOT_AVAILABLE; LEGACY_INACTIVE: ``authorizationStatus`` NOT_AUTHORIZED; NO_ACCESS:
-  NOT_AUTHORIZED, entitlement NOT_AVAILABLE and, for an AWS Marketplace model, agreement NOT_AVAILABLE.
+  NOT_AUTHORIZED, entitlement NOT_AVAILABLE and, for an AWS Marketplace model, agreement NOT_AVAILABLE. Otherwise
+  an AWS Marketplace model's ``agreementAvailability.status`` is its agreement's (NOT_AVAILABLE without one); an
+  Amazon model's is always AVAILABLE (Amazon's models are not sold through Marketplace).
 * ListFoundationModels — the models offered in the region and not end of life, filtered.
+* ListFoundationModelAgreementOffers — unknown or not offered in the region: 400; end of life: 404; an AWS
+  Marketplace model: its one public offer (whatever ``offerType``), an Amazon model: no offer. The terms are the
+  emulator's placeholders (the legal term's URL is under ``.invalid``), the rate card the table's price.
+* CreateFoundationModelAgreement — a ``modelId`` and the ``offerToken`` of that model's offer; otherwise 400 (an
+  Amazon model has no offer, so no token is right for it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -25,8 +37,19 @@ from typing import Any
 from bedrock_emulator.errors import END_OF_LIFE_MESSAGE, INVALID_MODEL_MESSAGE, BedrockApiError
 from bedrock_emulator.lifecycle import Entry, Lifecycle, State
 
-__all__ = ["get_foundation_model", "get_foundation_model_availability", "list_foundation_models"]
+__all__ = [
+    "INVALID_OFFER_MESSAGE",
+    "check_agreement_request",
+    "get_foundation_model",
+    "get_foundation_model_availability",
+    "list_foundation_model_agreement_offers",
+    "list_foundation_models",
+    "offer_token",
+]
 
+#: CreateFoundationModelAgreement's answer to a token that is not the model's offer's (the emulator's wording).
+INVALID_OFFER_MESSAGE = "The provided offer token is invalid."
+_OFFER_TYPES = ("ALL", "PUBLIC")
 _OUTPUT_MODALITIES = ("TEXT", "IMAGE", "EMBEDDING")
 _INFERENCE_TYPES = ("ON_DEMAND", "PROVISIONED")
 _CUSTOMIZATION_TYPES = ("FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION")
@@ -45,15 +68,24 @@ def get_foundation_model(lifecycle: Lifecycle, model_identifier: str, region: st
     return {"modelDetails": _summary(entry, region)}
 
 
-def get_foundation_model_availability(lifecycle: Lifecycle, model_id: str, region: str | None) -> dict[str, Any]:
-    """GetFoundationModelAvailability: agreement, authorization, entitlement and region availability."""
+def get_foundation_model_availability(
+    lifecycle: Lifecycle, model_id: str, region: str | None, *, agreements: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """GetFoundationModelAvailability: agreement, authorization, entitlement and region availability.
+
+    ``agreements``: the AWS Marketplace models' agreement statuses (absent: NOT_AVAILABLE); ``None``: every one
+    AVAILABLE."""
     entry = _known(lifecycle, model_id)
     if entry.state is State.EOL and entry.offered_in(region):
         raise BedrockApiError("ResourceNotFoundException", END_OF_LIFE_MESSAGE)
     no_access = entry.state is State.NO_ACCESS
     authorized = entry.state not in {State.NO_ACCESS, State.LEGACY_INACTIVE}
     in_region = entry.offered_in(region) and entry.state is not State.EOL
-    agreement = "NOT_AVAILABLE" if no_access and entry.info.marketplace else "AVAILABLE"
+    agreement = "AVAILABLE"
+    if entry.info.marketplace and no_access:
+        agreement = "NOT_AVAILABLE"
+    elif entry.info.marketplace and agreements is not None:
+        agreement = agreements.get(entry.model_id, "NOT_AVAILABLE")
     return {
         "modelId": entry.model_id,
         "agreementAvailability": {"status": agreement},
@@ -86,6 +118,77 @@ def list_foundation_models(
         and (provider is None or _provider_matches(entry, provider))
     ]
     return {"modelSummaries": summaries}
+
+
+def list_foundation_model_agreement_offers(
+    lifecycle: Lifecycle, model_id: str, region: str | None, query: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """ListFoundationModelAgreementOffers (``offerType`` ALL or PUBLIC: the same one public offer)."""
+    unknown = sorted(set(query) - {"offerType"})
+    if unknown:
+        raise BedrockApiError("ValidationException", f"Unknown query parameter {unknown[0]}; known: offerType")
+    _choice(query, "offerType", _OFFER_TYPES)
+    entry = _offered(lifecycle, model_id, region)
+    return {"modelId": entry.model_id, "offers": [_offer(entry)] if entry.info.marketplace else []}
+
+
+def check_agreement_request(lifecycle: Lifecycle, raw_body: bytes, region: str | None) -> str:
+    """The model a CreateFoundationModelAgreement body (``{"modelId": ..., "offerToken": ...}``) asks for, once
+    its model and token are right; ``BedrockApiError`` otherwise."""
+    try:
+        body = json.loads(raw_body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BedrockApiError("ValidationException", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BedrockApiError("ValidationException", "The request body must be a JSON object.")
+    for name in ("modelId", "offerToken"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            raise BedrockApiError(
+                "ValidationException",
+                f"1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must not be "
+                "null or empty",
+            )
+    entry = _offered(lifecycle, body["modelId"], region)
+    if not entry.info.marketplace or body["offerToken"] != offer_token(entry.model_id):
+        raise BedrockApiError("ValidationException", INVALID_OFFER_MESSAGE)
+    return entry.model_id
+
+
+def offer_token(model_id: str) -> str:
+    """The opaque token of ``model_id``'s public offer (stable across runs, so a test may compute it)."""
+    return "emulator-offer-token-" + _digest(model_id, 32)
+
+
+def _offer(entry: Entry) -> dict[str, Any]:
+    info = entry.info
+    rate_card = (
+        [{"dimension": "images", "price": info.price, "description": f"{info.name}: one image", "unit": "Images"}]
+        if info.price
+        else []
+    )
+    return {
+        "offerId": "offer-" + _digest(info.model_id, 13),
+        "offerToken": offer_token(info.model_id),
+        "termDetails": {
+            "usageBasedPricingTerm": {"rateCard": rate_card},
+            "legalTerm": {"url": f"https://marketplace.emulator.invalid/eula/{info.model_id}"},
+            "supportTerm": {"refundPolicyDescription": "Usage-based pricing: no upfront charge, nothing to refund."},
+        },
+    }
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _offered(lifecycle: Lifecycle, model_id: str, region: str | None) -> Entry:
+    """The entry ``model_id`` names, offered in ``region`` and not end of life; 400 or 404 otherwise."""
+    entry = _known(lifecycle, model_id)
+    if not entry.offered_in(region):
+        raise BedrockApiError("ValidationException", INVALID_MODEL_MESSAGE)
+    if entry.state is State.EOL:
+        raise BedrockApiError("ResourceNotFoundException", END_OF_LIFE_MESSAGE)
+    return entry
 
 
 def _known(lifecycle: Lifecycle, identifier: str) -> Entry:

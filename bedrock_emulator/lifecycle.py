@@ -1,22 +1,26 @@
 """THE lifecycle table of Bedrock's text-to-image models, and the overrides that change it.
 
 One table (``TABLE``), as of ``TABLE_DATE``, read from ``SOURCES``: per model its lifecycle status (ACTIVE,
-LEGACY, END_OF_LIFE), the dates known, the regions it is (or was) offered in, provider and name. Everything the
-emulator says about a model comes from here: InvokeModel's refusals (``Entry.refusal``) and the control plane's
-GetFoundationModel, GetFoundationModelAvailability and ListFoundationModels (``bedrock_emulator.control``).
+LEGACY, END_OF_LIFE), the dates known, the regions it is (or was) offered in, provider, name, whether it is sold
+through AWS Marketplace and its price. Everything the emulator says about a model comes from here: InvokeModel's
+refusals (``Entry.refusal``) and the control plane's GetFoundationModel, GetFoundationModelAvailability,
+ListFoundationModels and agreement offers (``bedrock_emulator.control``).
 
 An override (``BEDROCK_EMULATOR_LIFECYCLE``, ``--lifecycle``, ``EmulatorConfig.lifecycle``) is
-``MODEL_ID=STATE[@REGION[+REGION...]]`` or ``MODEL_ID=STATE@*`` (every region), comma-separated. STATE is what
-the model does for this account: ``ACTIVE``, ``LEGACY`` (still invocable), ``LEGACY_INACTIVE`` (Legacy and not
-used by the account in 15 days: refused), ``EOL`` (refused everywhere) or ``NO_ACCESS`` (model access not
-enabled: refused). Without ``@`` a model keeps the table's regions; a model the table lacks (any id the adapters
-in ``imagegen.models`` support) is then offered in every region.
+``MODEL_ID=STATE[:YYYY-MM-DD][@REGION[+REGION...]]`` or ``MODEL_ID=STATE@*`` (every region), comma-separated.
+STATE is what the model does for this account: ``ACTIVE``, ``LEGACY`` (still invocable), ``LEGACY_INACTIVE``
+(Legacy and not used by the account in 30 days: refused), ``EOL`` (refused everywhere) or ``NO_ACCESS`` (model
+access not enabled: refused). A Legacy state may carry its end-of-life date (``LEGACY:2027-01-15``), which
+GetFoundationModel then returns as ``modelLifecycle.endOfLifeTime``. Without ``@`` a model keeps the table's
+regions; a model the table lacks (any id the adapters in ``imagegen.models`` support) is then offered in every
+region.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -34,6 +38,7 @@ from imagegen.models import StabilityAdapter, adapter_for
 
 __all__ = [
     "EVERY_REGION",
+    "FOUNDATION_MODEL_ID",
     "OVERRIDE_SYNTAX",
     "SOURCES",
     "TABLE",
@@ -50,13 +55,17 @@ __all__ = [
 
 #: The day the table below was last checked against its sources.
 TABLE_DATE = date(2026, 11, 30)
-#: Where the table comes from (besides users' reports of what Bedrock answers, quoted in ``errors``).
+#: Where the table comes from (besides users' reports of what Bedrock answers, quoted in ``errors``). AWS split its
+#: lifecycle policy in two in 2026: models launched before 2026-09-07 (all of these) follow the Legacy page, those
+#: launched since the other.
 SOURCES = (
+    "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle-legacy.html",
     "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html",
     "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-amazon-titan-image-generator-g1-v2.html",
     "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-amazon-nova-canvas.html",
     "https://docs.aws.amazon.com/bedrock/latest/userguide/models-supported.html",
     "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-stability-diffusion.html",
+    "https://aws.amazon.com/bedrock/pricing/",
     "ListFoundationModels (us-east-1, us-west-2): amazon.titan-image-generator-v1 is no longer listed",
 )
 
@@ -82,6 +91,7 @@ class State(StrEnum):
 _STATE_OF_STATUS = {Status.ACTIVE: State.ACTIVE, Status.LEGACY: State.LEGACY, Status.END_OF_LIFE: State.EOL}
 _US = ("us-east-1", "us-west-2")
 _US_WEST_2 = ("us-west-2",)
+_NOVA_CANVAS_REGIONS = ("ap-northeast-1", "eu-west-1", "us-east-1")
 _AMAZON, _STABILITY = "Amazon", "Stability AI"
 
 
@@ -100,6 +110,9 @@ class ModelInfo:
     marketplace: bool = False
     legacy: date | None = None
     end_of_life: date | None = None
+    #: The on-demand price per image in USD (``"0.04"``) as of ``TABLE_DATE``, for a Marketplace offer's rate card;
+    #: empty when no longer sold.
+    price: str = ""
 
 
 #: The text-to-image models as of ``TABLE_DATE``. Nova Canvas's end-of-life date (2026-09-30) has passed, so it
@@ -109,8 +122,8 @@ TABLE: tuple[ModelInfo, ...] = (
               ("TEXT", "IMAGE")),
     ModelInfo("amazon.titan-image-generator-v2:0", "Titan Image Generator G1 v2", _AMAZON, Status.END_OF_LIFE, _US,
               ("TEXT", "IMAGE"), end_of_life=date(2026, 6, 30)),
-    ModelInfo("amazon.nova-canvas-v1:0", "Nova Canvas", _AMAZON, Status.END_OF_LIFE, _US, ("TEXT", "IMAGE"),
-              legacy=date(2026, 3, 30), end_of_life=date(2026, 9, 30)),
+    ModelInfo("amazon.nova-canvas-v1:0", "Nova Canvas", _AMAZON, Status.END_OF_LIFE, _NOVA_CANVAS_REGIONS,
+              ("TEXT", "IMAGE"), legacy=date(2026, 3, 30), end_of_life=date(2026, 9, 30)),
     ModelInfo("stability.stable-image-core-v1:0", "Stable Image Core 1.0", _STABILITY, Status.END_OF_LIFE,
               _US_WEST_2, marketplace=True),
     ModelInfo("stability.stable-image-ultra-v1:0", "Stable Image Ultra 1.0", _STABILITY, Status.END_OF_LIFE,
@@ -118,17 +131,23 @@ TABLE: tuple[ModelInfo, ...] = (
     ModelInfo("stability.sd3-large-v1:0", "SD3 Large 1.0", _STABILITY, Status.END_OF_LIFE, _US_WEST_2,
               ("TEXT", "IMAGE"), marketplace=True),
     ModelInfo("stability.stable-image-core-v1:1", "Stable Image Core 1.1", _STABILITY, Status.ACTIVE, _US_WEST_2,
-              marketplace=True),
+              marketplace=True, price="0.04"),
     ModelInfo("stability.stable-image-ultra-v1:1", "Stable Image Ultra 1.1", _STABILITY, Status.ACTIVE, _US_WEST_2,
-              marketplace=True),
+              marketplace=True, price="0.14"),
     ModelInfo("stability.sd3-5-large-v1:0", "Stable Diffusion 3.5 Large", _STABILITY, Status.ACTIVE, _US_WEST_2,
-              ("TEXT", "IMAGE"), marketplace=True),
+              ("TEXT", "IMAGE"), marketplace=True, price="0.08"),
 )  # fmt: skip
 
 #: An override's region list that means "every region".
 EVERY_REGION = "*"
-OVERRIDE_SYNTAX = "MODEL_ID=STATE[@REGION[+REGION...]|@*], comma-separated"
+OVERRIDE_SYNTAX = "MODEL_ID=STATE[:YYYY-MM-DD][@REGION[+REGION...]|@*], comma-separated"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: The states that take an end-of-life date (``LEGACY:2027-01-15``).
+_DATED_STATES = frozenset({"LEGACY", "LEGACY_INACTIVE"})
+#: A model id shaped like a foundation model's (``provider.name[:version[:variant]]``, inference-profile prefix
+#: removed); InvokeModel cannot resolve one Bedrock lacks, and finds any other id invalid.
+FOUNDATION_MODEL_ID = re.compile(r"^[a-z0-9-]{1,63}\.[a-z0-9.-]{1,63}(:[a-z0-9-]{1,63}){0,2}$")
 
 
 def foundation_model_id(model_id: str) -> str:
@@ -141,14 +160,17 @@ def foundation_model_id(model_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """``model_id`` behaves as ``state`` in ``regions`` (empty: the table's; ``("*",)``: every region)."""
+    """``model_id`` behaves as ``state`` in ``regions`` (empty: the table's; ``("*",)``: every region), with
+    ``end_of_life`` (a Legacy state's date; ``None``: the table's)."""
 
     model_id: str
     state: State
     regions: tuple[str, ...] = ()
+    end_of_life: date | None = None
 
     def __str__(self) -> str:
-        return f"{self.model_id}={self.state}" + (f"@{'+'.join(self.regions)}" if self.regions else "")
+        day = f":{self.end_of_life.isoformat()}" if self.end_of_life else ""
+        return f"{self.model_id}={self.state}{day}" + (f"@{'+'.join(self.regions)}" if self.regions else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +227,8 @@ class Lifecycle:
                 regions = frozenset(override.regions)
             else:
                 regions = known.regions if known is not None else None
+            if override.end_of_life is not None:
+                info = dataclasses.replace(info, end_of_life=override.end_of_life)
             entries[override.model_id] = Entry(info, override.state, regions)
         self._entries = entries
 
@@ -216,6 +240,10 @@ class Lifecycle:
     def entries(self) -> list[Entry]:
         """Every model, by id."""
         return [self._entries[model_id] for model_id in sorted(self._entries)]
+
+    def marketplace_ids(self) -> frozenset[str]:
+        """The models sold through AWS Marketplace (their agreement is needed once per account)."""
+        return frozenset(model_id for model_id, entry in self._entries.items() if entry.info.marketplace)
 
 
 def _added(model_id: str) -> ModelInfo:
@@ -248,13 +276,15 @@ def _parse_one(text: str, position: int, name: str) -> Override:
 
     model_id, equals, rest = text.partition("=")
     model_id = model_id.strip()
-    state_text, at, region_text = rest.partition("@")
+    state_and_day, at, region_text = rest.partition("@")
+    state_text, colon, day_text = state_and_day.partition(":")
     if not equals or not model_id:
         raise bad("is not MODEL_ID=STATE")
     try:
         state = State(state_text.strip().upper())
     except ValueError:
         raise bad(f"has state {state_text.strip()!r}, not one of {', '.join(State)}") from None
+    end_of_life = _end_of_life(day_text.strip(), state, bad) if colon else None
     if foundation_model_id(model_id) != model_id:
         raise bad(f"names the inference profile {model_id!r}; name its foundation model")
     if model_id not in {info.model_id for info in TABLE}:
@@ -274,4 +304,16 @@ def _parse_one(text: str, position: int, name: str) -> Override:
             if wrong:
                 raise bad(f"has {wrong[0]!r}, not an AWS region (or '*' for every region)")
             regions = tuple(sorted(set(parts)))
-    return Override(model_id, state, regions)
+    return Override(model_id, state, regions, end_of_life)
+
+
+def _end_of_life(text: str, state: State, bad: Callable[[str], ValueError]) -> date:
+    """The end-of-life date after ``STATE:``; ``bad(problem)`` when it is no date or the state takes none."""
+    if state not in _DATED_STATES:
+        raise bad(f"gives {state} a date; only {' and '.join(sorted(_DATED_STATES))} take an end-of-life date")
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise bad(f"has end-of-life date {text!r}, not a calendar date YYYY-MM-DD") from None

@@ -1,15 +1,17 @@
-"""The HTTP face of the emulator: Bedrock Runtime's ``InvokeModel`` and three control-plane reads on a local port.
+"""The HTTP face of the emulator: Bedrock Runtime's ``InvokeModel`` and the control plane on a local port.
 
 An unmodified ``boto3.client("bedrock-runtime")`` talks to it once ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``
 points here: ``POST /model/{modelId}/invoke`` with a JSON body, JSON replies, and failures as Bedrock sends
 them (HTTP status, ``x-amzn-ErrorType`` header, ``{"message": ...}``), so botocore raises the same
 ``ClientError`` codes as against AWS. An unmodified ``boto3.client("bedrock")`` talks to the same port once
 ``AWS_ENDPOINT_URL_BEDROCK`` points here: ``GET /foundation-models/{modelIdentifier}`` (GetFoundationModel),
-``GET /foundation-model-availability/{modelId}`` (GetFoundationModelAvailability) and ``GET /foundation-models``
-(ListFoundationModels). A request's region is its SigV4 credential scope's (``bedrock_emulator.sigv4``).
-Besides these it answers ``GET /_emulator/stats``,
-``POST /_emulator/reset`` and ``POST /_emulator/fail-next`` (``{"code": "AccessDeniedException", "times": 1}``)
-for tests and soaks that run it in another process (``bedrock_emulator.admin`` is their client).
+``GET /foundation-model-availability/{modelId}`` (GetFoundationModelAvailability), ``GET /foundation-models``
+(ListFoundationModels), ``GET /list-foundation-model-agreement-offers/{modelId}?offerType=``
+(ListFoundationModelAgreementOffers) and ``POST /create-foundation-model-agreement`` (CreateFoundationModelAgreement,
+202). A request's region is its SigV4 credential scope's (``bedrock_emulator.sigv4``). Besides these it answers
+``GET /_emulator/stats``, ``POST /_emulator/reset`` (zero the counters, restore the configured agreements) and
+``POST /_emulator/fail-next`` (``{"code": "AccessDeniedException", "times": 1}``) for tests and soaks that run it
+in another process (``bedrock_emulator.admin`` is their client).
 What each request does is ``bedrock_emulator.backend``'s business.
 """
 
@@ -30,7 +32,7 @@ from typing import Any, ClassVar, Self, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bedrock_emulator.backend import Backend
-from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.config import DEFAULT_HOST, EmulatorConfig
 from bedrock_emulator.errors import ERROR_NAMESPACE, BedrockApiError
 from bedrock_emulator.sigv4 import request_region
 
@@ -42,12 +44,14 @@ MAX_BODY_BYTES = 25_000_000
 _INVOKE_PATH = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
 _FOUNDATION_MODEL_PATH = re.compile(r"^/foundation-models/(?P<model>[^/]+)$")
 _AVAILABILITY_PATH = re.compile(r"^/foundation-model-availability/(?P<model>[^/]+)$")
+_OFFERS_PATH = re.compile(r"^/list-foundation-model-agreement-offers/(?P<model>[^/]+)$")
+_CREATE_AGREEMENT_PATH = "/create-foundation-model-agreement"
 _UNKNOWN_OPERATION = "UnknownOperationException:http://internal.amazon.com/coral/com.amazon.coral.service/"
 
 
 class BedrockEmulator:
     """Bedrock Runtime's InvokeModel for the supported image models, and the control plane's reads of their
-    lifecycle, on a local HTTP port.
+    lifecycle and their AWS Marketplace agreements, on a local HTTP port.
 
     ``start()`` serves on a daemon thread and returns once the socket listens; ``stop()`` shuts it down
     (also cutting short any emulated latency). ``clock`` (seconds, monotonic) drives the RPM window, so
@@ -57,7 +61,7 @@ class BedrockEmulator:
     def __init__(
         self,
         config: EmulatorConfig | None = None,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
         *,
@@ -124,12 +128,16 @@ class BedrockEmulator:
 
     @property
     def stats(self) -> dict[str, int]:
-        """A snapshot of the counters: requests, images, succeeded, throttled, faults, filtered, invalid."""
+        """A snapshot of the counters (``bedrock_emulator.backend.STAT_NAMES``)."""
         return self.backend.stats
 
     def reset_stats(self) -> None:
         """Zero the counters (the RPM window and the fault RNG are left as they are)."""
         self.backend.reset_stats()
+
+    def reset(self) -> None:
+        """Zero the counters and restore the configured agreements."""
+        self.backend.reset()
 
     def fail_next(self, code: str, times: int = 1, message: str | None = None) -> None:
         """Answer the next ``times`` InvokeModel requests with error ``code``, before any other check."""
@@ -232,6 +240,14 @@ class _Handler(BaseHTTPRequestHandler):
         region = request_region(self.headers.get("Authorization"), url.query)
         if method == "GET" and self._control_plane(path, url.query, region, request_id):
             return
+        if method == "POST" and path == _CREATE_AGREEMENT_PATH:
+            try:
+                reply = self.emulator.backend.create_foundation_model_agreement(raw, region)
+            except BedrockApiError as error:
+                self._send_error(error, request_id)
+                return
+            self._send_json(202, reply, request_id)
+            return
         match = _INVOKE_PATH.match(path)
         if method != "POST" or match is None:
             message = {"message": f"Unknown operation: {method} {path}"}
@@ -256,16 +272,22 @@ class _Handler(BaseHTTPRequestHandler):
         backend = self.emulator.backend
         model = _FOUNDATION_MODEL_PATH.match(path)
         available = _AVAILABILITY_PATH.match(path)
+        offers = _OFFERS_PATH.match(path)
+        # a presigned URL's X-Amz-* parameters are not the operation's
+        wanted = {
+            name: values
+            for name, values in parse_qs(query, keep_blank_values=True).items()
+            if not name.startswith("X-Amz-")
+        }
         try:
             if path == "/foundation-models":
-                filters = parse_qs(query, keep_blank_values=True)
-                # a presigned URL's X-Amz-* parameters are not filters
-                wanted = {name: values for name, values in filters.items() if not name.startswith("X-Amz-")}
                 reply = backend.list_foundation_models(region, wanted)
             elif model is not None:
                 reply = backend.get_foundation_model(unquote(model["model"]), region)
             elif available is not None:
                 reply = backend.get_foundation_model_availability(unquote(available["model"]), region)
+            elif offers is not None:
+                reply = backend.list_foundation_model_agreement_offers(unquote(offers["model"]), region, wanted)
             else:
                 return False
         except BedrockApiError as error:
@@ -320,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, self.emulator.stats, request_id)
 
     def _admin_reset(self, _raw: bytes, request_id: str) -> None:
-        self.emulator.reset_stats()
+        self.emulator.reset()
         self._send_json(200, self.emulator.stats, request_id)
 
     def _admin_fail_next(self, raw: bytes, request_id: str) -> None:

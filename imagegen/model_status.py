@@ -106,7 +106,7 @@ def check_entry(entry: ModelEntry, client_for: ClientFactory) -> ModelCheck:
         problem = f"not offered in {entry.region}"
     elif lifecycle == "LEGACY" and availability.get("authorizationStatus") == "NOT_AUTHORIZED":
         problem = (
-            "not authorized: a Legacy model refuses accounts that have not used it in the last 15 days "
+            "not authorized: a Legacy model refuses accounts that have not used it in the last 30 days "
             "(or its access was never granted)"
         )
     elif agreement != "AVAILABLE":

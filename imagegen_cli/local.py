@@ -42,19 +42,16 @@ _STACK_FLAGS: tuple[tuple[str, type, str, str], ...] = (
 
 
 def add_stack_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``local`` and ``demo``. None defaults: an unset flag keeps the stack configuration's
-    default (``StackConfig``, shown in the help) or the emulator's ``BEDROCK_EMULATOR_*`` variable."""
+    """The flags of ``local`` and ``demo``: the stack's, then the emulator's (``bedrock_emulator.cli``). None
+    defaults: an unset flag keeps the stack configuration's default (``StackConfig``, shown in the help) or the
+    emulator's ``BEDROCK_EMULATOR_*`` variable."""
     defaults = _defaults()
     for flag, kind, field, help_text in _STACK_FLAGS:
         shown = f" (default {defaults[field]})" if field in defaults else ""
         parser.add_argument(flag, type=kind, dest=field, help=help_text + shown)
-    parser.add_argument("--latency-ms", type=int, help="emulated model time [BEDROCK_EMULATOR_LATENCY_MS]")
-    parser.add_argument("--rpm", type=int, help="emulated requests-per-minute quota [BEDROCK_EMULATOR_RPM]")
-    parser.add_argument("--fault-rate", type=float, help="share of emulated faults [BEDROCK_EMULATOR_FAULT_RATE]")
-    parser.add_argument("--blocked-words", help="comma-separated [BEDROCK_EMULATOR_BLOCKED_WORDS]")
-    parser.add_argument(
-        "--lifecycle", help="model lifecycle overrides, e.g. 'id=EOL,id=ACTIVE' [BEDROCK_EMULATOR_LIFECYCLE]"
-    )
+    from bedrock_emulator.cli import add_emulator_flags
+
+    add_emulator_flags(parser)  # the emulator's own flags, defined once
     parser.add_argument("--verbose", action="store_true", default=None, help="also show every service's logs")
 
 
@@ -68,16 +65,10 @@ def _defaults() -> dict[str, Any]:
 
 def stack_config(args: argparse.Namespace, **overrides: Any) -> StackConfig:
     """The stack configuration: its defaults, then the flags that were given, then ``overrides``."""
-    from bedrock_emulator.config import EmulatorConfig
+    from bedrock_emulator.cli import emulator_config
     from local_stack.config import StackConfig
 
-    emulator = EmulatorConfig.from_env(
-        latency_ms=args.latency_ms,
-        rpm=args.rpm,
-        fault_rate=args.fault_rate,
-        blocked_words=None if args.blocked_words is None else tuple(args.blocked_words.split(",")),
-        lifecycle=args.lifecycle,
-    )
+    emulator = emulator_config(args)
     flags = {field: getattr(args, field) for _, _, field, _ in _STACK_FLAGS}
     flags.update(verbose=args.verbose, state_file=args.state_file)
     return StackConfig.with_overrides(emulator=emulator, **{**flags, **overrides})

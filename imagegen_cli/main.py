@@ -29,7 +29,7 @@ from imagegen_cli.api import generate, resolve_api_target
 from imagegen_cli.common import DEFAULT_OUT, DEFAULT_STATE_FILE, CliError, aws_reason
 from imagegen_cli.jobs import JobWatcher, describe, save_images
 from imagegen_cli.local import add_stack_flags, run_demo, run_local
-from imagegen_cli.models import run_models
+from imagegen_cli.models import add_models_flags, run_models_command
 from imagegen_cli.queue import enqueue, resolve_queue_target
 from imagegen_cli.reindex import run_reindex
 
@@ -102,10 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--json", action="store_true", help="print the job as the API returns it")
     _add_api_flags(stat)
 
-    models = commands.add_parser("models", help="check that the model chain can be used (before a deploy)")
-    models.add_argument(
-        "--model-id", help="the chain, e.g. 'a@us-east-1,b@us-west-2' (default: $MODEL_ID, else the default chain)"
-    )
+    add_models_flags(commands.add_parser("models", help="check that the model chain can be used (before a deploy)"))
 
     rebuild = commands.add_parser("reindex", help="rebuild the gallery's index from the sidecars in S3")
     rebuild.add_argument("--bucket", help="images bucket (default: $IMAGEGEN_BUCKET, --stack-name, the local stack)")
@@ -148,7 +145,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], list[Path] | int]] = {
     "generate": _generate,
     "enqueue": _enqueue,
     "status": _status,
-    "models": lambda args: run_models(args.model_id, args.region),
+    "models": run_models_command,
     "reindex": run_reindex,
     "local": run_local,
     "demo": run_demo,

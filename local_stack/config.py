@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from bedrock_emulator.config import EmulatorConfig
+from bedrock_emulator.config import DEFAULT_PORT, EmulatorConfig
 from imagegen.config import DEFAULT_MODEL_ID
 from local_stack.usage_plan import UsagePlan
 
@@ -28,7 +28,7 @@ class StackConfig:
     host: str = "127.0.0.1"
     api_port: int = 3000
     aws_port: int = 4566
-    bedrock_port: int = 4567
+    bedrock_port: int = DEFAULT_PORT  # the emulator's own default
     region: str = "us-east-1"
     api_key: str = "local-api-key"
     bucket: str = "imagegen-local-images"

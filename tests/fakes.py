@@ -140,3 +140,42 @@ class FakeLambdaContext:
 def make_service(settings: Settings, bedrock: FakeBedrock, s3: S3Client) -> ImageService:
     """An ``ImageService`` on the fake Bedrock and a (moto) S3 client."""
     return ImageService(settings, bedrock=cast("BedrockRuntimeClient", bedrock), s3=s3)
+
+
+#: GetFoundationModelAvailability's answer for a model the account may use.
+AVAILABLE_MODEL = {"authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
+                   "regionAvailability": "AVAILABLE", "agreementAvailability": {"status": "AVAILABLE"}}  # fmt: skip
+
+
+@dataclass
+class FakeControlPlane:
+    """One region's ``boto3.client("bedrock")``: answers per model id, records what it was asked."""
+
+    lifecycle: dict[str, dict[str, Any] | Exception] = field(default_factory=dict)
+    availability: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def get_foundation_model(self, modelIdentifier: str) -> dict[str, Any]:
+        self.asked.append(modelIdentifier)
+        answer = self.lifecycle.get(modelIdentifier, {"status": "ACTIVE"})
+        if isinstance(answer, Exception):
+            raise answer
+        return {"modelDetails": {"modelId": modelIdentifier, "modelLifecycle": answer}}
+
+    def get_foundation_model_availability(self, modelId: str) -> dict[str, Any]:
+        return self.availability.get(modelId, AVAILABLE_MODEL)
+
+
+class FakeTime:
+    """A clock that only ``sleep`` moves, and the sleeps asked for: no test waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from bedrock_emulator.config import EmulatorConfig
+from local_stack.config import local_client
 from local_stack.deployment import WORKER_ENVIRONMENT, api_function, function_settings
 from local_stack.stack import LocalStack, StackConfig
 from tests.local.local_stack_support import (
@@ -38,6 +39,10 @@ def aws_environment() -> None:
     """Overrides the suite's fake-AWS fixture: the stack sets the environment its handlers need."""
 
 
+#: The one AWS Marketplace agreement of the stack's account.
+AGREED = "stability.stable-image-core-v1:1"
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     directory = tmp_path_factory.mktemp("stack")
@@ -52,7 +57,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         # Titan v1 is end of life in today's lifecycle table; these tests keep the original system's model
         # serving (the failover has its own tests, tests/local/test_model_failover.py).
         emulator=EmulatorConfig.from_env(
-            {}, blocked_words=("forbidden",), lifecycle="amazon.titan-image-generator-v1=ACTIVE"
+            {},
+            blocked_words=("forbidden",),
+            lifecycle="amazon.titan-image-generator-v1=ACTIVE",
+            agreements=AGREED,  # Titan, serving here, needs none; the emulator process must get this setting
         ),
     )
     with LocalStack(config) as running:
@@ -89,6 +97,15 @@ def test_each_function_runs_with_the_environment_its_deployment_gives_it(
         assert settings["POWERTOOLS_SERVICE_NAME"] == "imagegen-api"
     else:
         assert settings["POWERTOOLS_SERVICE_NAME"] == "imagegen-worker"
+
+
+def test_the_emulator_runs_with_the_configured_agreements(endpoints: Any) -> None:
+    bedrock = local_client("bedrock", endpoints.bedrock_endpoint_url, "us-west-2")
+    statuses = {
+        model_id: bedrock.get_foundation_model_availability(modelId=model_id)["agreementAvailability"]["status"]
+        for model_id in (AGREED, "stability.stable-image-ultra-v1:1")
+    }
+    assert statuses == {AGREED: "AVAILABLE", "stability.stable-image-ultra-v1:1": "NOT_AVAILABLE"}
 
 
 def test_api_generates_an_image_that_can_be_downloaded(stack: LocalStack, endpoints: Any) -> None:

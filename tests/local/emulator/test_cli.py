@@ -140,6 +140,7 @@ def test_a_config_handed_over_in_the_environment_runs_in_another_process_driven_
             "filtered": 1,
             "invalid": 0,
             "unavailable": 0,
+            "agreement_requests": 0,
         }
 
         admin.fail_next("ServiceUnavailableException", message="down for a moment")

@@ -104,7 +104,7 @@ def test_invoke_model_answers_each_unusable_state_as_bedrock_does(
 def test_active_and_legacy_models_are_invoked(start_emulator: StartEmulator, state: str) -> None:
     start_emulator(lifecycle(f"{NOVA}={state}"), table=True)
     assert len(invoke(runtime("us-east-1"), NOVA, nova(numberOfImages=2))["images"]) == 2
-    assert len(invoke(runtime("us-west-2"), f"us.{NOVA}", nova())["images"]) == 1
+    assert len(invoke(runtime("eu-west-1"), f"eu.{NOVA}", nova())["images"]) == 1
 
 
 def test_the_region_is_the_sigv4_credential_scopes(start_emulator: StartEmulator) -> None:

@@ -67,7 +67,7 @@ def test_amazon_models_return_pngs_of_the_requested_size_and_count(
         (SD35, stability(mode="text-to-image", seed=5), (1024, 1024), "PNG"),
         (CORE, stability(aspect_ratio="16:9", output_format="png"), (1344, 768), "PNG"),
         (ULTRA, stability(aspect_ratio="9:21", output_format="jpeg", negative_prompt="fog"), (640, 1536), "JPEG"),
-        (CORE, stability(aspect_ratio="5:4", output_format="webp"), (1152, 896), "WEBP"),
+        (SD35, stability(aspect_ratio="5:4", output_format="webp"), (1152, 896), "WEBP"),
     ],
 )
 def test_stability_models_return_one_image_at_about_a_megapixel(

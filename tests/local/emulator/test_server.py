@@ -23,6 +23,7 @@ from bedrock_emulator.errors import (
     ERROR_STATUS,
     INVALID_MODEL_MESSAGE,
     THROTTLING_MESSAGE,
+    UNRESOLVED_MODEL_MESSAGE,
 )
 from bedrock_emulator.server import BedrockEmulator
 from imagegen.bedrock import classify_client_error
@@ -74,8 +75,18 @@ def test_a_body_that_is_not_json_is_a_validation_error(shared_emulator: BedrockE
 
 
 @pytest.mark.parametrize(
-    "model_id", ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text-express-v1", "nova-canvas", "x"]
+    "model_id", ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text-express-v1", "us.acme.no-such-model-v9:0"]
 )
+def test_a_well_shaped_unknown_model_id_cannot_be_resolved_like_bedrock_says(
+    client: BedrockRuntimeClient, model_id: str
+) -> None:
+    error = invoke_error(client, model_id, titan())
+    assert error_code(error) == "ResourceNotFoundException"
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert error.response["Error"]["Message"] == UNRESOLVED_MODEL_MESSAGE
+
+
+@pytest.mark.parametrize("model_id", ["nova-canvas", "x", "Amazon.Nova Canvas"])
 def test_an_unknown_model_id_is_rejected_like_bedrock_does(client: BedrockRuntimeClient, model_id: str) -> None:
     error = invoke_error(client, model_id, titan())
     assert error_code(error) == "ValidationException"

@@ -250,6 +250,7 @@ def test_stats_count_every_outcome_and_can_be_reset() -> None:
         "filtered": 1,
         "invalid": 2,
         "unavailable": 0,
+        "agreement_requests": 0,
     }
     backend.reset_stats()
     assert backend.stats == dict.fromkeys(STAT_NAMES, 0)

@@ -203,6 +203,7 @@ def test_to_env_values_are_plain_strings(png_file: Path) -> None:
         "BEDROCK_EMULATOR_SEED": "",
         "BEDROCK_EMULATOR_IMAGE_FILE": str(png_file),
         "BEDROCK_EMULATOR_LIFECYCLE": "",
+        "BEDROCK_EMULATOR_AGREEMENTS": "all",
     }
 
 

@@ -14,6 +14,7 @@ from bedrock_emulator.errors import (
     INVALID_MODEL_MESSAGE,
     LEGACY_INACTIVE_MESSAGE,
     NO_ACCESS_MESSAGE,
+    UNRESOLVED_MODEL_MESSAGE,
     BedrockApiError,
 )
 from bedrock_emulator.lifecycle import SOURCES, TABLE, TABLE_DATE, Lifecycle, Override, State, Status, parse_overrides
@@ -22,6 +23,7 @@ from tests.emulator_bodies import CORE, NOVA, SD35, TITAN, TITAN_V2, ULTRA, nova
 SD3_LARGE = "stability.sd3-large-v1:0"
 CORE_V0, ULTRA_V0 = "stability.stable-image-core-v1:0", "stability.stable-image-ultra-v1:0"
 US, WEST = frozenset({"us-east-1", "us-west-2"}), frozenset({"us-west-2"})
+NOVA_REGIONS = frozenset({"us-east-1", "eu-west-1", "ap-northeast-1"})
 
 #: (state, HTTP status, error code, message) of every refusal; None: the model runs.
 REFUSALS = {
@@ -47,16 +49,24 @@ def body_for(model_id: str) -> Any:
     return stability() if model_id.startswith("stability.") else titan() if "titan" in model_id else nova()
 
 
+def region_of(model_id: str) -> str:
+    """A region the table offers ``model_id`` in (every model it has is offered in one of these two)."""
+    return "us-west-2" if model_id.startswith("stability.") else "us-east-1"
+
+
 # ---- the table --------------------------------------------------------------------------------
 
 
 def test_the_table_is_todays_with_its_date_and_sources() -> None:
     assert TABLE_DATE.isoformat() == "2026-11-30"
-    assert "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html" in SOURCES
+    assert {  # the two lifecycle pages since 2026: before and since 2026-09-07
+        "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html",
+        "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle-legacy.html",
+    } <= set(SOURCES)
     assert {info.model_id: (info.status, frozenset(info.regions)) for info in TABLE} == {
         TITAN: (Status.END_OF_LIFE, US),
         TITAN_V2: (Status.END_OF_LIFE, US),
-        NOVA: (Status.END_OF_LIFE, US),
+        NOVA: (Status.END_OF_LIFE, NOVA_REGIONS),
         CORE_V0: (Status.END_OF_LIFE, WEST),
         ULTRA_V0: (Status.END_OF_LIFE, WEST),
         SD3_LARGE: (Status.END_OF_LIFE, WEST),
@@ -81,8 +91,7 @@ def test_no_model_is_active_past_its_end_of_life_date() -> None:
 @pytest.mark.parametrize("model_id", [TITAN, TITAN_V2, NOVA, CORE_V0, ULTRA_V0, SD3_LARGE])
 def test_by_default_an_end_of_life_model_answers_404_before_its_body_is_read(model_id: str) -> None:
     emulator = backend()
-    region = "us-west-2"
-    error = refused(emulator, model_id, {"not": "a valid body"}, region)
+    error = refused(emulator, model_id, {"not": "a valid body"}, region_of(model_id))
     assert (error.status, error.code, error.message) == (404, "ResourceNotFoundException", END_OF_LIFE_MESSAGE)
     assert emulator.stats == {**dict.fromkeys(STAT_NAMES, 0), "requests": 1, "unavailable": 1}
 
@@ -108,10 +117,10 @@ def test_each_state_answers_as_bedrock_does(model_id: str, state: State) -> None
     emulator = backend(f"{model_id}={state}")
     expected = REFUSALS[state]
     if expected is None:
-        assert emulator.invoke(model_id, raw(body_for(model_id)), "us-west-2")["images"]
+        assert emulator.invoke(model_id, raw(body_for(model_id)), region_of(model_id))["images"]
         assert emulator.stats["unavailable"] == 0
         return
-    error = refused(emulator, model_id, body_for(model_id))
+    error = refused(emulator, model_id, body_for(model_id), region_of(model_id))
     assert (error.status, error.code, error.message) == expected
     assert emulator.stats["unavailable"] == 1
     assert emulator.stats["succeeded"] == 0
@@ -133,17 +142,30 @@ def test_the_lifecycle_comes_after_forced_errors_and_before_validation_and_the_c
     assert emulator.stats == {**dict.fromkeys(STAT_NAMES, 0), "requests": 2, "faults": 1, "unavailable": 1}
 
 
-def test_an_unknown_model_is_still_an_invalid_request_not_an_unavailable_one() -> None:
+@pytest.mark.parametrize(
+    ("model_id", "expected"),
+    [
+        ("anthropic.claude-3-haiku-20240307-v1:0", (404, "ResourceNotFoundException", UNRESOLVED_MODEL_MESSAGE)),
+        ("x.y", (404, "ResourceNotFoundException", UNRESOLVED_MODEL_MESSAGE)),
+        (f"us.{TITAN}:9", (404, "ResourceNotFoundException", UNRESOLVED_MODEL_MESSAGE)),
+        ("nova-canvas", (400, "ValidationException", INVALID_MODEL_MESSAGE)),
+        ("Stability.Core", (400, "ValidationException", INVALID_MODEL_MESSAGE)),
+    ],
+    ids=["text-model", "unknown", "unknown-behind-a-profile", "not-an-id", "upper-case"],
+)
+def test_an_unknown_model_is_unresolved_when_shaped_like_a_model_id_else_invalid_and_never_unavailable(
+    model_id: str, expected: tuple[int, str, str]
+) -> None:
     emulator = backend()
-    for model_id in ("anthropic.claude-3-haiku-20240307-v1:0", "x.y"):
-        assert refused(emulator, model_id, titan()).message == INVALID_MODEL_MESSAGE
-    assert (emulator.stats["invalid"], emulator.stats["unavailable"]) == (2, 0)
+    error = refused(emulator, model_id, titan())
+    assert (error.status, error.code, error.message) == expected
+    assert (emulator.stats["invalid"], emulator.stats["unavailable"]) == (1, 0)
 
 
 @pytest.mark.parametrize("profile", [f"us.{NOVA}", f"eu.{NOVA}", f"global.{NOVA}"])
 def test_an_inference_profile_answers_for_its_foundation_model(profile: str) -> None:
-    assert refused(backend(), profile, nova()).message == END_OF_LIFE_MESSAGE
-    assert refused(backend(f"{NOVA}=NO_ACCESS"), profile, nova()).code == "AccessDeniedException"
+    assert refused(backend(), profile, nova(), "us-east-1").message == END_OF_LIFE_MESSAGE
+    assert refused(backend(f"{NOVA}=NO_ACCESS"), profile, nova(), "us-east-1").code == "AccessDeniedException"
     assert backend(f"{NOVA}=ACTIVE").invoke(profile, raw(nova()), "us-east-1")["images"]
 
 
@@ -162,7 +184,7 @@ def test_override_regions_replace_the_tables_or_open_every_region() -> None:
 def test_a_model_the_table_lacks_can_be_added_and_is_offered_everywhere() -> None:
     added = f"{TITAN}:0"
     assert Lifecycle().entry(added) is None
-    assert refused(backend(), added, titan()).message == INVALID_MODEL_MESSAGE
+    assert refused(backend(), added, titan()).message == UNRESOLVED_MODEL_MESSAGE
     emulator = backend(f"{added}=ACTIVE")
     assert emulator.invoke(added, raw(titan()), "sa-east-1")["images"]
     entry = Lifecycle(parse_overrides(f"{added}=NO_ACCESS@us-east-1", name="test")).entry(added)
@@ -209,7 +231,7 @@ def test_a_bad_override_is_a_value_error_naming_the_variable_the_entry_and_the_r
         EmulatorConfig.from_env({"BEDROCK_EMULATOR_LIFECYCLE": f"{NOVA}=LEGACY,{value}"})
     message = str(caught.value)
     assert f"BEDROCK_EMULATOR_LIFECYCLE entry 2 ({value!r}) {problem}" in message
-    assert "expected MODEL_ID=STATE[@REGION[+REGION...]|@*], comma-separated" in message
+    assert "expected MODEL_ID=STATE[:YYYY-MM-DD][@REGION[+REGION...]|@*], comma-separated" in message
 
 
 def test_a_model_listed_twice_is_refused() -> None:
