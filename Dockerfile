@@ -21,6 +21,7 @@ COPY imagegen ./imagegen
 COPY imagegen_cli ./imagegen_cli
 COPY generate_image ./generate_image
 COPY sqs_worker ./sqs_worker
+COPY model_watch ./model_watch
 COPY bedrock_emulator ./bedrock_emulator
 COPY local_stack ./local_stack
 RUN uv sync --frozen --no-dev --no-editable

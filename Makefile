@@ -38,6 +38,7 @@ CHECKOV := $(UV) tool run --from $(CHECKOV_SPEC) checkov --skip-download --quiet
 ACTIONLINT := $(UV) tool run --from $(ACTIONLINT_SPEC) --with $(SHELLCHECK_SPEC) actionlint
 
 WORKER_ZIP := build/sqs_worker.zip
+WATCH_ZIP := build/model_watch.zip
 
 .PHONY: help install test test-unit test-functional test-local test-infra contract lint format sam-validate checkov hadolint actionlint terraform-check package python313 demo local emulator bench soak clean
 
@@ -126,8 +127,8 @@ demo: install ## Start the local stack, make one image via the API and one via t
 local: install ## Run the whole system locally until Ctrl-C (API :3000, AWS :4566, Bedrock emulator :4567)
 	$(BIN)/imagegen local
 
-emulator: install ## Run only the Bedrock emulator on :4567
-	$(BIN)/python -m bedrock_emulator --port 4567
+emulator: install ## Run only the Bedrock emulator, on its default port (bedrock_emulator.config.DEFAULT_PORT)
+	$(BIN)/python -m bedrock_emulator
 
 bench: install ## Benchmarks on the local stack (~14 min; not part of `make test`): tables + bench/results/
 	$(UV) sync --frozen --group bench
@@ -136,7 +137,7 @@ bench: install ## Benchmarks on the local stack (~14 min; not part of `make test
 soak: install ## ~540 messages with throttling, faults, filtered prompts, duplicates; fails on loss/duplicates
 	$(BIN)/python -m bench.soak
 
-package: $(WORKER_ZIP) ## Build the queue worker's deployment zip for Terraform (build/sqs_worker.zip)
+package: $(WORKER_ZIP) $(WATCH_ZIP) ## Build the Lambda zips for Terraform (build/sqs_worker.zip, build/model_watch.zip)
 
 python313: ## Print the python3.13 the bundles are compiled with (empty: none works here)
 	@echo "$(PYTHON313)"
@@ -145,6 +146,12 @@ $(WORKER_ZIP): Makefile $(LAMBDA_REQUIREMENTS) $(shell find imagegen sqs_worker 
 	rm -rf build/sqs_worker
 	$(call lambda_bundle,sqs_worker,build/sqs_worker)
 	python3 tools/deterministic_zip.py build/sqs_worker $@
+
+# The lifecycle watch: the same bundle around model_watch/ (boto3 from the runtime, Powertools bundled).
+$(WATCH_ZIP): Makefile $(LAMBDA_REQUIREMENTS) $(shell find imagegen model_watch -name '*.py') tools/deterministic_zip.py
+	rm -rf build/model_watch
+	$(call lambda_bundle,model_watch,build/model_watch)
+	python3 tools/deterministic_zip.py build/model_watch $@
 
 clean: ## Remove build output
 	rm -rf build .aws-sam

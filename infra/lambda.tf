@@ -49,8 +49,10 @@ resource "aws_lambda_function" "worker" {
       MAX_RECEIVE_COUNT = tostring(var.max_receive_count)
       # A delivery's claim on a message outlives any invocation holding it.
       CLAIM_TTL_SECONDS            = tostring(var.worker_timeout_seconds)
+      RETRY_BASE_SECONDS           = tostring(var.retry_base_seconds)
       POWERTOOLS_SERVICE_NAME      = "imagegen-worker"
       POWERTOOLS_METRICS_NAMESPACE = "ImageGen"
+      POWERTOOLS_LOG_LEVEL         = var.log_level
     }
   }
 

@@ -39,6 +39,16 @@ output "topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms, by purpose (queue_age, dlq_not_empty, worker_errors)."
+  description = "Names of the CloudWatch alarms, by purpose (queue_age, dlq_not_empty, worker_errors, model_watch_errors)."
   value       = module.alarms.alarm_names
+}
+
+output "model_watch_function_name" {
+  description = "Name of the model lifecycle watch Lambda (run it now: aws lambda invoke --function-name ... out.json)."
+  value       = aws_lambda_function.model_watch.function_name
+}
+
+output "model_watch_rule_name" {
+  description = "Name of the EventBridge rule that runs the watch on model_watch_schedule."
+  value       = aws_cloudwatch_event_rule.model_watch.name
 }

@@ -191,6 +191,29 @@ variable "worker_concurrency" {
   }
 }
 
+variable "retry_base_seconds" {
+  description = "First delay before a message that failed transiently is received again (RETRY_BASE_SECONDS); it doubles on each receive, with up to 20 % jitter, up to SQS's 15-minute visibility limit."
+  type        = number
+  default     = 30
+
+  validation {
+    # imagegen/config.py reads at most 900 (the longest visibility change SQS accepts).
+    condition     = var.retry_base_seconds > 0 && var.retry_base_seconds <= 900 && floor(var.retry_base_seconds) == var.retry_base_seconds
+    error_message = "retry_base_seconds must be a whole number of seconds greater than 0 and at most 900."
+  }
+}
+
+variable "log_level" {
+  description = "Powertools log level of the worker (POWERTOOLS_LOG_LEVEL), as the API function's LogLevel parameter in template.yaml."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
 # ---------------------------------------------------------------- event source mapping --
 
 variable "batch_size" {
@@ -240,6 +263,43 @@ variable "max_receive_count" {
   }
 }
 
+# --------------------------------------------------------------------------- model watch --
+
+variable "model_watch_zip_path" {
+  description = "Deployment zip of the model lifecycle watch, built by `make package`. A relative path is resolved against this directory (infra/)."
+  type        = string
+  default     = "../build/model_watch.zip"
+
+  validation {
+    condition     = endswith(var.model_watch_zip_path, ".zip")
+    error_message = "model_watch_zip_path must point to a .zip file (build it with `make package`)."
+  }
+}
+
+variable "model_watch_days" {
+  description = "The watch reports a model of the chain whose announced end of life is at most this many days away (MODEL_WATCH_DAYS), besides every Legacy, ended, unoffered or inaccessible one."
+  type        = number
+  default     = 60
+
+  validation {
+    # model_watch/app.py's WATCH_DAYS_RANGE.
+    condition     = var.model_watch_days >= 1 && var.model_watch_days <= 365 && floor(var.model_watch_days) == var.model_watch_days
+    error_message = "model_watch_days must be a whole number between 1 and 365."
+  }
+}
+
+variable "model_watch_schedule" {
+  description = "When the watch runs: an EventBridge schedule expression, rate(...) or cron(...), in UTC. Default: once a day."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    # EventBridge's forms: rate(1 minute|hour|day) or rate(N minutes|hours|days), and cron() with six fields.
+    condition     = can(regex("^(rate\\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\\)|cron\\(\\S+( \\S+){5}\\))$", var.model_watch_schedule))
+    error_message = "model_watch_schedule must be an EventBridge schedule expression such as rate(1 day), rate(12 hours) or cron(0 7 * * ? *)."
+  }
+}
+
 # -------------------------------------------------------------------------------- alarms --
 
 variable "alarm_age_threshold_seconds" {
@@ -265,7 +325,7 @@ variable "alarm_evaluation_periods" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the worker's CloudWatch log group, in days."
+  description = "Retention of the worker's and the model watch's CloudWatch log groups, in days."
   type        = number
   default     = 30
 

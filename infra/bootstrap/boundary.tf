@@ -16,8 +16,13 @@
 #                            indexes): the gallery's index and the job records
 #   logs                     the functions' own log groups and the API's access log group
 #   xray                     trace and telemetry writes (no resource-level permissions: "*")
+#   bedrock (read)           the lifecycle watch's GetFoundationModel on the project's models and
+#                            GetFoundationModelAvailability (no resource type: "*")
+#   sns:Publish              <prefix>-alerts, the alarm topic the watch reports to, and the data keys of its
+#                            encryption key, only through SNS and only for that topic
 #
-# Nothing else: no IAM, no STS, no KMS, no other bucket, queue, table or model.
+# Nothing else: no IAM, no STS, no other KMS use, no other bucket, queue, table, topic or model, and none of the
+# Marketplace agreements that only the deploying roles may accept (model_access.tf).
 
 locals {
   boundary_name = "${var.name_prefix}-workload-boundary"
@@ -38,6 +43,8 @@ locals {
     inference_profile_arns = [
       for model in var.bedrock_model_ids : "arn:${local.partition}:bedrock:*:${local.account_id}:inference-profile/*.${model}"
     ]
+
+    alert_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${var.name_prefix}-alerts"
 
     table_arn = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.api_stack_name}-*"
     log_group_arns = [
@@ -121,6 +128,52 @@ data "aws_iam_policy_document" "workload_boundary" {
     effect    = "Allow"
     actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     resources = local.workload.log_group_arns
+  }
+
+  # The lifecycle watch (infra/model_watch.tf): what Bedrock's control plane says about the project's models ...
+  statement {
+    sid       = "ReadProjectModelLifecycle"
+    effect    = "Allow"
+    actions   = ["bedrock:GetFoundationModel"]
+    resources = local.workload.model_arns
+  }
+
+  # ... and whether the account may use them. No resource type in the Service Authorization Reference: "*" is the only
+  # Resource that works (read-only).
+  statement {
+    sid       = "ReadModelAccessUnscopable"
+    effect    = "Allow"
+    actions   = ["bedrock:GetFoundationModelAvailability"]
+    resources = ["*"]
+  }
+
+  # ... reported on the alarm topic.
+  statement {
+    sid       = "PublishAlerts"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [local.workload.alert_topic_arn]
+  }
+
+  # The topic is encrypted with a key infra/ creates (its id is unknown here): its data keys, only through SNS and
+  # only for the alarm topic (SNS's encryption context names the topic).
+  statement {
+    sid       = "EncryptAlertsThroughSns"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.workload.alert_topic_arn]
+    }
   }
 
   # X-Ray defines no resource types for these actions, so "*" is the only Resource that works; they are the actions

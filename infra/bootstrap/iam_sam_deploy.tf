@@ -15,8 +15,9 @@
 #
 # Every role it creates or changes must carry the permissions boundary (boundary.tf), and only those roles can be
 # passed to Lambda and API Gateway: whatever the template's policies say, deployed code never gets more than the
-# boundary allows. Bedrock: read-only model metadata for the model preflight (`imagegen models`); the function's
-# role gets bedrock:InvokeModel from the template, this role never invokes a model.
+# boundary allows. Bedrock: read-only model metadata for the model preflight and the models' Marketplace agreements
+# (`imagegen models --accept-agreements`, the managed policy of model_access.tf); the function's role gets
+# bedrock:InvokeModel from the template, this role never invokes a model.
 
 locals {
   sam = {
@@ -350,18 +351,7 @@ data "aws_iam_policy_document" "sam_deploy" {
     resources = [local.sam.apigateway_account_arn]
   }
 
-  # ----------------------------------------------------------------------- model preflight --
-  statement {
-    sid       = "ReadProjectModels"
-    effect    = "Allow"
-    actions   = ["bedrock:GetFoundationModel"]
-    resources = local.workload.model_arns
-  }
-
   # Read-only actions without resource-level permissions, so "*" is the only Resource that works:
-  #   bedrock:GetFoundationModelAvailability, bedrock:ListFoundationModels
-  #                                      the model preflight (the Service Authorization Reference lists no resource
-  #                                      type for them; GetFoundationModel above has one)
   #   cloudformation:ValidateTemplate    template validation
   #   logs:DescribeLogGroups, logs:DescribeIndexPolicies, logs:DescribeResourcePolicies
   #                                      reads of CloudFormation's AWS::Logs::LogGroup handler
@@ -370,8 +360,6 @@ data "aws_iam_policy_document" "sam_deploy" {
     sid    = "ReadUnscopable"
     effect = "Allow"
     actions = [
-      "bedrock:GetFoundationModelAvailability",
-      "bedrock:ListFoundationModels",
       "cloudformation:ValidateTemplate",
       "ec2:DescribeNetworkInterfaces",
       "logs:DescribeIndexPolicies",
@@ -401,4 +389,9 @@ resource "aws_iam_role_policy" "sam_deploy" {
   name   = "sam-deploy-${var.api_stack_name}"
   role   = aws_iam_role.sam_deploy.id
   policy = data.aws_iam_policy_document.sam_deploy_with_guard.json
+}
+
+resource "aws_iam_role_policy_attachment" "sam_deploy_model_access" {
+  role       = aws_iam_role.sam_deploy.name
+  policy_arn = aws_iam_policy.model_access.arn
 }

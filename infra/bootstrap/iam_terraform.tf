@@ -78,10 +78,21 @@ data "aws_iam_policy_document" "terraform_read" {
       "lambda:GetFunctionCodeSigningConfig",
       "lambda:GetFunctionConcurrency",
       "lambda:GetFunctionConfiguration",
+      "lambda:GetPolicy", # the watch's resource policy: only its schedule may invoke it
       "lambda:ListTags",
       "lambda:ListVersionsByFunction",
     ]
-    resources = [local.infra.function_arn, "${local.infra.function_arn}:*"]
+    resources = [
+      local.infra.function_arn, "${local.infra.function_arn}:*",
+      local.infra.watch_function_arn, "${local.infra.watch_function_arn}:*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadWatchSchedule"
+    effect    = "Allow"
+    actions   = ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"]
+    resources = [local.infra.watch_rule_arn]
   }
 
   # Any mapping of this account and region (a mapping's ARN holds only a generated UUID). Not conditioned on
@@ -103,14 +114,17 @@ data "aws_iam_policy_document" "terraform_read" {
       "iam:ListInstanceProfilesForRole",
       "iam:ListRolePolicies",
     ]
-    resources = [local.infra.role_arn]
+    resources = [local.infra.role_arn, local.infra.watch_role_arn]
   }
 
   statement {
-    sid       = "ReadWorkerLogGroup"
-    effect    = "Allow"
-    actions   = ["logs:ListTagsForResource", "logs:ListTagsLogGroup"]
-    resources = [local.infra.log_group_arn, "${local.infra.log_group_arn}:*"]
+    sid     = "ReadWorkerLogGroup"
+    effect  = "Allow"
+    actions = ["logs:ListTagsForResource", "logs:ListTagsLogGroup"]
+    resources = [
+      local.infra.log_group_arn, "${local.infra.log_group_arn}:*",
+      local.infra.watch_log_group_arn, "${local.infra.watch_log_group_arn}:*",
+    ]
   }
 
   statement {
@@ -188,7 +202,7 @@ data "aws_iam_policy_document" "terraform_write" {
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
     ]
-    resources = [local.infra.role_arn]
+    resources = [local.infra.role_arn, local.infra.watch_role_arn]
   }
 
   # Creating the worker role and changing what it may do: only with the permissions boundary on it.
@@ -201,7 +215,7 @@ data "aws_iam_policy_document" "terraform_write" {
       "iam:PutRolePermissionsBoundary",
       "iam:PutRolePolicy",
     ]
-    resources = [local.infra.role_arn]
+    resources = [local.infra.role_arn, local.infra.watch_role_arn]
 
     condition {
       test     = "StringEquals"
@@ -210,12 +224,12 @@ data "aws_iam_policy_document" "terraform_write" {
     }
   }
 
-  # The one role it can pass exists only with the boundary (created with it, never without it: boundary_guard).
+  # The two roles it can pass exist only with the boundary (created with it, never without it: boundary_guard).
   statement {
     sid       = "PassWorkerRoleToLambda"
     effect    = "Allow"
     actions   = ["iam:PassRole"]
-    resources = [local.infra.role_arn]
+    resources = [local.infra.role_arn, local.infra.watch_role_arn]
 
     condition {
       test     = "StringEquals"
@@ -237,7 +251,38 @@ data "aws_iam_policy_document" "terraform_write" {
       "lambda:UpdateFunctionCode",
       "lambda:UpdateFunctionConfiguration",
     ]
-    resources = [local.infra.function_arn, "${local.infra.function_arn}:*"]
+    resources = [
+      local.infra.function_arn, "${local.infra.function_arn}:*",
+      local.infra.watch_function_arn, "${local.infra.watch_function_arn}:*",
+    ]
+  }
+
+  # The watch's invoke permission, for EventBridge only (lambda:Principal).
+  statement {
+    sid       = "ManageWatchInvokePermission"
+    effect    = "Allow"
+    actions   = ["lambda:AddPermission", "lambda:RemovePermission"]
+    resources = [local.infra.watch_function_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "lambda:Principal"
+      values   = [local.infra.events_principal]
+    }
+  }
+
+  statement {
+    sid    = "ManageWatchSchedule"
+    effect = "Allow"
+    actions = [
+      "events:DeleteRule",
+      "events:PutRule",
+      "events:PutTargets",
+      "events:RemoveTargets",
+      "events:TagResource",
+      "events:UntagResource",
+    ]
+    resources = [local.infra.watch_rule_arn]
   }
 
   # CreateEventSourceMapping has no resource type (a mapping has no ARN before it exists); the lambda:FunctionArn
@@ -279,7 +324,10 @@ data "aws_iam_policy_document" "terraform_write" {
       "logs:UntagLogGroup",
       "logs:UntagResource",
     ]
-    resources = [local.infra.log_group_arn, "${local.infra.log_group_arn}:*"]
+    resources = [
+      local.infra.log_group_arn, "${local.infra.log_group_arn}:*",
+      local.infra.watch_log_group_arn, "${local.infra.watch_log_group_arn}:*",
+    ]
   }
 
   statement {
@@ -466,21 +514,7 @@ data "aws_iam_policy_document" "terraform_write" {
     }
   }
 
-  # --------------------------------------------------------------------- model preflight --
-  statement {
-    sid       = "ReadProjectModels"
-    effect    = "Allow"
-    actions   = ["bedrock:GetFoundationModel"]
-    resources = local.workload.model_arns
-  }
-
-  # No resource type in the Service Authorization Reference: "*" is the only Resource that works.
-  statement {
-    sid       = "ReadModelsUnscopable"
-    effect    = "Allow"
-    actions   = ["bedrock:GetFoundationModelAvailability", "bedrock:ListFoundationModels"]
-    resources = ["*"]
-  }
+  # The model preflight and agreements: the managed policy of model_access.tf, attached below.
 }
 
 # Defence in depth for both deploying roles: whatever their Allow statements say (now or after a careless edit),
@@ -506,17 +540,17 @@ data "aws_iam_policy_document" "protect_bootstrap" {
   }
 }
 
-data "aws_iam_policy_document" "terraform_plan" {
-  source_policy_documents = [
-    data.aws_iam_policy_document.terraform_state["plan"].json,
-    data.aws_iam_policy_document.terraform_read.json,
-  ]
+# The reads of infra/'s resources, shared by both roles: one managed policy (outside the inline policies'
+# 10,240-character limit per role, which the apply role's writes nearly fill).
+resource "aws_iam_policy" "terraform_read" {
+  name        = "${var.name_prefix}-terraform-read-infra"
+  description = "Read infra/'s resources (terraform plan and apply of ${var.github_repository})"
+  policy      = data.aws_iam_policy_document.terraform_read.json
 }
 
 data "aws_iam_policy_document" "terraform_apply" {
   source_policy_documents = [
     data.aws_iam_policy_document.terraform_state["apply"].json,
-    data.aws_iam_policy_document.terraform_read.json,
     data.aws_iam_policy_document.terraform_write.json,
     data.aws_iam_policy_document.protect_bootstrap.json,
     data.aws_iam_policy_document.boundary_guard.json,
@@ -535,7 +569,12 @@ resource "aws_iam_role" "terraform_plan" {
 resource "aws_iam_role_policy" "terraform_plan" {
   name   = "terraform-plan-infra"
   role   = aws_iam_role.terraform_plan.id
-  policy = data.aws_iam_policy_document.terraform_plan.json
+  policy = data.aws_iam_policy_document.terraform_state["plan"].json
+}
+
+resource "aws_iam_role_policy_attachment" "terraform_plan_read" {
+  role       = aws_iam_role.terraform_plan.name
+  policy_arn = aws_iam_policy.terraform_read.arn
 }
 
 resource "aws_iam_role" "terraform_apply" {
@@ -549,4 +588,14 @@ resource "aws_iam_role_policy" "terraform_apply" {
   name   = "terraform-apply-infra"
   role   = aws_iam_role.terraform_apply.id
   policy = data.aws_iam_policy_document.terraform_apply.json
+}
+
+resource "aws_iam_role_policy_attachment" "terraform_apply_read" {
+  role       = aws_iam_role.terraform_apply.name
+  policy_arn = aws_iam_policy.terraform_read.arn
+}
+
+resource "aws_iam_role_policy_attachment" "terraform_apply_model_access" {
+  role       = aws_iam_role.terraform_apply.name
+  policy_arn = aws_iam_policy.model_access.arn
 }

@@ -62,6 +62,12 @@ locals {
     mapping_arns     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:*"
     api_stack_arn    = "arn:${local.partition}:cloudformation:${local.region}:${local.account_id}:stack/${var.api_stack_name}/*"
     lambda_principal = "lambda.amazonaws.com"
+    # The lifecycle watch (infra/model_watch.tf): its function, role, log group and schedule.
+    watch_function_arn  = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.name_prefix}-model-watch"
+    watch_role_arn      = "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-model-watch"
+    watch_log_group_arn = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name_prefix}-model-watch"
+    watch_rule_arn      = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name_prefix}-model-watch"
+    events_principal    = "events.amazonaws.com"
     # infra/providers.tf default_tags: the only tag keys the apply role may set when it creates a key.
     tag_keys = ["project", "managed-by"]
   }

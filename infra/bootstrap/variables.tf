@@ -148,6 +148,28 @@ variable "bedrock_model_ids" {
   }
 }
 
+variable "bedrock_regions" {
+  description = "Regions of the model chain's entries (the @region of MODEL_ID / model_id, or its BEDROCK_REGION). The deploying roles may list and accept the models' AWS Marketplace agreements only in these regions (aws:RequestedRegion): Bedrock's agreement actions have no resource type to scope them to a model."
+  type        = list(string)
+  default     = ["us-east-1", "us-west-2"]
+
+  validation {
+    condition     = length(var.bedrock_regions) > 0 && alltrue([for region in var.bedrock_regions : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", region))])
+    error_message = "bedrock_regions must be a non-empty list of AWS region names such as us-west-2."
+  }
+}
+
+variable "marketplace_product_ids" {
+  description = "AWS Marketplace product ids (prod-...) of the chain's Marketplace models, as AWS lists them for Bedrock model access. When set, the deploying roles may aws-marketplace:Subscribe to these products only (aws-marketplace:ProductId); empty: to any product, the only scoping AWS allows without them (see docs/deploying.md)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.marketplace_product_ids : can(regex("^[A-Za-z0-9-]{1,64}$", id))])
+    error_message = "marketplace_product_ids must be AWS Marketplace product ids such as prod-abcdefghijklm."
+  }
+}
+
 # ---------------------------------------------------------------------------- GitHub OIDC --
 
 variable "create_oidc_provider" {

@@ -29,6 +29,8 @@ MODELS = [
     "stability.stable-image-ultra-v1:1",
     "stability.sd3-5-large-v1:0",
 ]
+#: infra/bootstrap's bedrock_regions default: the regions of the default chain.
+MODEL_REGIONS = ["us-east-1", "us-west-2"]
 
 ROLES = {
     "sam_deploy": "imagegen-github-sam-deploy",
@@ -36,10 +38,20 @@ ROLES = {
     "terraform_apply": "imagegen-github-terraform-apply",
 }
 
+#: What `imagegen models --accept-agreements` needs besides the preflight's reads (infra/bootstrap/model_access.tf):
+#: no resource type in the Service Authorization Reference for any of them.
+AGREEMENT_ACTIONS = {
+    "bedrock:CreateFoundationModelAgreement",
+    "bedrock:ListFoundationModelAgreementOffers",
+    "aws-marketplace:Subscribe",
+    "aws-marketplace:ViewSubscriptions",
+}
+
 #: Actions AWS authorizes against "*" only (no resource type in the Service Authorization Reference), by role.
 #: Anything else must name its resources.
 UNSCOPABLE_ACTIONS = {
     "sam_deploy": {
+        *AGREEMENT_ACTIONS,
         "bedrock:GetFoundationModelAvailability",
         "bedrock:ListFoundationModels",
         "cloudformation:ValidateTemplate",
@@ -55,6 +67,7 @@ UNSCOPABLE_ACTIONS = {
         "sns:GetSubscriptionAttributes",
     },
     "terraform_apply": {
+        *AGREEMENT_ACTIONS,
         "bedrock:GetFoundationModelAvailability",
         "bedrock:ListFoundationModels",
         "kms:ListAliases",
@@ -77,6 +90,10 @@ UNSCOPABLE_ACTIONS = {
 #: moto does not authorize separately. The apply role must allow all of them, the plan role the reads.
 INFRA_PLAN_CALLS = {
     "cloudformation:DescribeStacks",  # the workflow's "Images bucket" step
+    "events:DescribeRule",
+    "events:ListTagsForResource",
+    "events:ListTargetsByRule",
+    "lambda:GetPolicy",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:ListTagsForResource",
     "iam:GetRole",
@@ -104,6 +121,13 @@ INFRA_PLAN_CALLS = {
     "sqs:ListQueueTags",
 }
 INFRA_APPLY_CALLS = INFRA_PLAN_CALLS | {
+    "events:DeleteRule",
+    "events:PutRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:TagResource",
+    "lambda:AddPermission",
+    "lambda:RemovePermission",
     "cloudwatch:DeleteAlarms",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
@@ -143,11 +167,14 @@ INFRA_APPLY_CALLS = INFRA_PLAN_CALLS | {
     "sqs:TagQueue",
 }
 
-#: The only Bedrock actions of the deploying roles: read-only model metadata for the preflight (`imagegen models`).
+#: The only Bedrock actions of the deploying roles: read-only model metadata for the preflight (`imagegen models`),
+#: and the models' Marketplace agreements (`imagegen models --accept-agreements`).
 PREFLIGHT_ACTIONS = {
     "bedrock:GetFoundationModel",
     "bedrock:GetFoundationModelAvailability",
     "bedrock:ListFoundationModels",
+    "bedrock:CreateFoundationModelAgreement",
+    "bedrock:ListFoundationModelAgreementOffers",
 }
 
 EXPECTED_OUTPUTS = {

@@ -16,7 +16,8 @@ from tests.infra.terraform_support import REPO_ROOT, Deployment, terraform
 REGION = "eu-west-1"
 BUCKET = "imagegen-infra-test-images"
 ALERT_EMAIL = "ops@example.com"
-ZIP = REPO_ROOT / "build" / "sqs_worker.zip"
+#: The Lambda zips `make package` builds, by the Terraform variable that points to each.
+ZIPS = {"worker_zip_path": "sqs_worker.zip", "model_watch_zip_path": "model_watch.zip"}
 ACCOUNT = "123456789012"  # moto's account
 #: The bootstrap's permissions boundary, as a policy the apply test creates in moto first (AWS refuses a role whose
 #: boundary does not exist).
@@ -42,6 +43,9 @@ VARIABLES: dict[str, str] = {
     "log_retention_days": "14",
     "model_cooldown_seconds": "120",
     "permissions_boundary_arn": BOUNDARY,
+    "retry_base_seconds": "45",
+    "log_level": "DEBUG",
+    "model_watch_days": "30",
 }
 EXPECTED_VISIBILITY_TIMEOUT = 6 * 120 + 2
 
@@ -55,13 +59,23 @@ EXPECTED_OUTPUTS = {
     "event_source_mapping_uuid",
     "topic_arn",
     "alarm_names",
+    "model_watch_function_name",
+    "model_watch_rule_name",
 }
 
 
-def _worker_zip(directory: Path) -> Path:
-    """A private copy of the worker zip (other tests rebuild build/sqs_worker.zip in place)."""
+def _lambda_zips(directory: Path) -> dict[str, str]:
+    """Private copies of the Lambda zips in ``directory`` (other tests rebuild build/*.zip in place), as the
+    Terraform variables that point to them."""
     subprocess.run(["make", "--no-print-directory", "package"], cwd=REPO_ROOT, check=True, capture_output=True)
-    return Path(shutil.copy2(ZIP, directory / "sqs_worker.zip"))
+    return {
+        variable: str(shutil.copy2(REPO_ROOT / "build" / name, directory / name)) for variable, name in ZIPS.items()
+    }
+
+
+def _zip_variables(deployment: Deployment) -> dict[str, str]:
+    """The zip variables of the applied deployment (its copies sit next to its working directory)."""
+    return {variable: str(deployment.workdir.parent / name) for variable, name in ZIPS.items()}
 
 
 def _assert_tls_only(policy: dict[str, Any], queue_arn: str) -> None:
@@ -80,7 +94,7 @@ def _as_list(value: str | list[str]) -> list[str]:
 def _plan(deployment: Deployment, **variables: str) -> dict[str, Any]:
     """``terraform show -json`` of a plan of the applied deployment with other variable values (nothing is applied;
     -refresh=false: the resources are as the apply left them)."""
-    values = {**VARIABLES, "worker_zip_path": str(deployment.workdir.parent / "sqs_worker.zip"), **variables}
+    values = {**VARIABLES, **_zip_variables(deployment), **variables}
     plan_file = deployment.workdir / "other-values.tfplan"
     var_args = [f"-var={name}={value}" for name, value in values.items()]
     plan = ["plan", "-input=false", "-no-color", "-lock=false", "-refresh=false", f"-out={plan_file}", *var_args]

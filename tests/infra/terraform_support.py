@@ -28,7 +28,7 @@ INFRA_DIR = REPO_ROOT / "infra"
 PLUGIN_MIRROR = Path(os.environ.get("IMAGEGEN_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 
 #: Every AWS service the configuration talks to; the moto override points all of them at the server.
-AWS_SERVICES = ("cloudwatch", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
+AWS_SERVICES = ("cloudwatch", "events", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
 
 #: What a copy of infra/ leaves out: local state, caches and personal variable files.
 _NOT_COPIED = shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", "*.tfplan", "terraform.tfvars")

@@ -130,6 +130,8 @@ def test_invalid_variable_values_are_rejected(cli_config: Path, tmp_path: Path, 
         "images_bucket_name": "Not_A_Bucket",
         "key_prefix": "/candidate/",
         "bedrock_model_ids": '["stability.*"]',
+        "bedrock_regions": '["us-west-*"]',
+        "marketplace_product_ids": '["prod-*"]',
     }
     result = subprocess.run(
         [terraform_binary(), "plan", "-input=false", "-no-color", "-lock=false"]

@@ -23,21 +23,39 @@ from tests.infra.bootstrap_support import (
 )
 from tests.infra.iam_evaluator import Context, decide
 
-
 # ---------------------------------------------------------------------------- permissions boundary --
+#: The one KMS use the boundary allows: the alarm topic's data keys, through SNS, for that topic only (the lifecycle
+#: watch publishes to the encrypted topic).
+ALERT_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:imagegen-alerts"
+ALERT_KEY_USE = {
+    "StringEquals": {
+        "kms:ViaService": f"sns.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:aws:sns:topicArn": ALERT_TOPIC,
+    }
+}
+#: Read-only actions without a resource type: "*" is the only Resource that works for them.
+UNSCOPABLE = {"bedrock:GetFoundationModelAvailability"}
+
+
 def boundary_scope_problems(statements: list[dict[str, Any]]) -> list[str]:
-    """The boundary allows the functions' own resources by name: "*" only for X-Ray, nothing of IAM, STS or KMS."""
+    """The boundary allows the functions' own resources by name: "*" only for X-Ray and an unscopable read, nothing
+    of IAM or STS, and KMS only for the alarm topic's data keys through SNS."""
     problems = []
     for statement in statements:
-        s3_only = all(action.startswith("s3:") for action in _as_list(statement["Action"]))
-        if statement["Effect"] != "Allow" or ("Condition" in statement and not s3_only):
-            problems.append(f"not a plain Allow (conditions only for S3): {statement}")
         actions = _as_list(statement["Action"])
+        s3_only = all(action.startswith("s3:") for action in actions)
+        kms = any(action.startswith("kms:") for action in actions)
+        if statement["Effect"] != "Allow" or ("Condition" in statement and not (s3_only or kms)):
+            problems.append(f"not a plain Allow (conditions only for S3 and KMS): {statement}")
+        if kms and (
+            set(actions) != {"kms:Decrypt", "kms:GenerateDataKey"} or statement.get("Condition") != ALERT_KEY_USE
+        ):
+            problems.append(f"KMS beyond the alarm topic's data keys through SNS: {statement}")
         resources = _as_list(statement["Resource"])
         for action in actions:
-            if "*" in action or action.startswith(("iam:", "sts:", "kms:", "organizations:")):
+            if "*" in action or action.startswith(("iam:", "sts:", "organizations:")):
                 problems.append(f"action {action}")
-        if "*" in resources and not all(action.startswith("xray:") for action in actions):
+        if "*" in resources and not all(action.startswith("xray:") or action in UNSCOPABLE for action in actions):
             problems.append(f'"*" for {actions}')
         for resource in resources:
             if resource != "*" and not resource.startswith("arn:aws:"):
@@ -74,8 +92,10 @@ def test_the_boundary_is_scoped_to_the_projects_resources(boundary: Boundary) ->
             by_service.setdefault(action.split(":")[0], set()).update(_as_list(statement["Resource"]))
     arn = f"{REGION}:{ACCOUNT}"
     assert by_service == {
+        # "*": the lifecycle watch's GetFoundationModelAvailability (no resource type).
         "bedrock": {f"arn:aws:bedrock:*::foundation-model/{m}" for m in MODELS}
-        | {f"arn:aws:bedrock:*:{ACCOUNT}:inference-profile/*.{m}" for m in MODELS},
+        | {f"arn:aws:bedrock:*:{ACCOUNT}:inference-profile/*.{m}" for m in MODELS}
+        | {"*"},
         "s3": {
             "arn:aws:s3:::imagegen-api-imagesbucket-*/generated_images/*",
             "arn:aws:s3:::imagegen-api-imagesbucket-*",
@@ -89,10 +109,18 @@ def test_the_boundary_is_scoped_to_the_projects_resources(boundary: Boundary) ->
             f"arn:aws:logs:{arn}:log-group:/aws/apigateway/imagegen-api/access:*",
         },
         "xray": {"*"},
+        # The lifecycle watch's alerts.
+        "sns": {ALERT_TOPIC},
+        "kms": {f"{KEY}/*"},
     }
     actions = {a for s in boundary.statements for a in _as_list(s["Action"])}
-    assert {a for a in actions if a.startswith(("bedrock:", "dynamodb:"))} == {
+    assert {a for a in actions if a.startswith(("bedrock:", "dynamodb:", "sns:", "kms:"))} == {
+        "bedrock:GetFoundationModel",
+        "bedrock:GetFoundationModelAvailability",
         "bedrock:InvokeModel",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "sns:Publish",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
@@ -130,9 +158,21 @@ def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(bounda
         ("logs:PutLogEvents", f"{log}:/aws/lambda/imagegen-queue-worker:log-stream:2026/01/01/x"),
         ("logs:CreateLogStream", f"{log}:/aws/lambda/imagegen-api-GenerateImageFunction-1A2B:log-stream:x"),
         ("xray:PutTraceSegments", "*"),
+        # The lifecycle watch.
+        ("bedrock:GetFoundationModel", "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1"),
+        ("bedrock:GetFoundationModelAvailability", "*"),
+        ("sns:Publish", ALERT_TOPIC),
     ]
     for action, resource in allowed:
         assert boundary.allows(action, resource, ours), (action, resource)
+    through_sns = {
+        "kms:ViaService": f"sns.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:aws:sns:topicArn": ALERT_TOPIC,
+    }
+    assert boundary.allows("kms:GenerateDataKey", f"{KEY}/1111aaaa-alerts", through_sns)
+    assert not boundary.allows("kms:Decrypt", f"{KEY}/1111aaaa-alerts")  # directly, not through SNS
+    other_topic = {**through_sns, "kms:EncryptionContext:aws:sns:topicArn": ALERT_TOPIC.replace("imagegen", "billing")}
+    assert not boundary.allows("kms:Decrypt", f"{KEY}/1111aaaa-alerts", other_topic)
     listing = {**ours, "s3:prefix": "generated_images/from_queue/m-1-0.json"}
     assert boundary.allows("s3:ListBucket", bucket, listing)
     denied = [
@@ -161,6 +201,12 @@ def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(bounda
         ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-x"),
         ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/imagegen-github-terraform-apply"),
         ("kms:Decrypt", f"{KEY}/1111aaaa-foreign"),
+        (
+            "bedrock:GetFoundationModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-opus-20240229-v1:0",
+        ),
+        ("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:billing-alerts"),
+        ("sns:Subscribe", ALERT_TOPIC),
     ]
     for action, resource in denied:
         assert not boundary.allows(action, resource, ours), (action, resource)
@@ -173,6 +219,27 @@ def test_the_boundary_allows_what_the_functions_do_and_nothing_next_to_it(bounda
 
 
 @pytest.mark.slow
+def test_no_function_role_can_accept_an_agreement_or_subscribe(boundary: Boundary) -> None:
+    # Whatever a function's own policy says (the worker, the watch, the API): the boundary caps it, and it allows none
+    # of what `imagegen models --accept-agreements` does under the deploying roles (infra/bootstrap/model_access.tf).
+    everywhere = {"aws:RequestedRegion": "us-west-2", "aws-marketplace:ProductId": "prod-x"}
+    for action in (
+        "bedrock:ListFoundationModelAgreementOffers",
+        "bedrock:CreateFoundationModelAgreement",
+        "bedrock:DeleteFoundationModelAgreement",
+        "bedrock:PutFoundationModelEntitlement",
+        "aws-marketplace:Subscribe",
+        "aws-marketplace:ViewSubscriptions",
+        "aws-marketplace:Unsubscribe",
+    ):
+        assert not boundary.allows(action, "*", everywhere), action
+    # The rule is real: the boundary with an agreement statement added lets a function accept one.
+    accept = {"Effect": "Allow", "Action": "bedrock:CreateFoundationModelAgreement", "Resource": "*"}
+    assert Boundary([*boundary.statements, accept]).allows("bedrock:CreateFoundationModelAgreement", "*", everywhere)
+    assert boundary_scope_problems([*boundary.statements, accept]) != []
+
+
+@pytest.mark.slow
 def test_the_boundary_scope_rule_catches_wide_statements(boundary: Boundary) -> None:
     for wide in (
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
@@ -180,5 +247,8 @@ def test_the_boundary_scope_rule_catches_wide_statements(boundary: Boundary) -> 
         {"Effect": "Allow", "Action": "bedrock:*", "Resource": "arn:aws:bedrock:*::foundation-model/*"},
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/imagegen-api-x"},
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/x"},
-    ):
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"{KEY}/*"},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": f"{KEY}/*",
+         "Condition": {"StringEquals": {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}}},
+    ):  # fmt: skip
         assert boundary_scope_problems([*boundary.statements, wide]) != [], wide

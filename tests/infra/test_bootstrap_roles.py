@@ -14,6 +14,7 @@ from tests.infra.bootstrap_support import (
     DEPLOY_SUBJECT,
     INFRA_APPLY_CALLS,
     INFRA_PLAN_CALLS,
+    MODEL_REGIONS,
     OIDC_HOST,
     OIDC_PROVIDER_ARN,
     PREFLIGHT_ACTIONS,
@@ -177,16 +178,27 @@ def test_apply_role_manages_infras_resources_by_name(bootstrap: Bootstrap) -> No
         f"arn:aws:sqs:{arn}:imagegen-prompts",
         f"arn:aws:sqs:{arn}:imagegen-prompts-dlq",
     }
-    assert _resources_of(allowed, "iam:") == {f"arn:aws:iam::{ACCOUNT}:role/imagegen-queue-worker"}
+    assert _resources_of(allowed, "iam:") == {
+        f"arn:aws:iam::{ACCOUNT}:role/imagegen-queue-worker",
+        f"arn:aws:iam::{ACCOUNT}:role/imagegen-model-watch",
+    }
     assert _resources_of(allowed, "cloudwatch:") == {f"arn:aws:cloudwatch:{arn}:alarm:imagegen-*"}
     assert _resources_of(allowed, "cloudformation:") == {f"arn:aws:cloudformation:{arn}:stack/imagegen-api/*"}
     function = f"arn:aws:lambda:{arn}:function:imagegen-queue-worker"
+    watch = f"arn:aws:lambda:{arn}:function:imagegen-model-watch"
     assert _resources_of(allowed, "lambda:") == {
         function,
         f"{function}:*",
+        watch,
+        f"{watch}:*",
         f"arn:aws:lambda:{arn}:event-source-mapping:*",
         "*",
     }
+    # The watch's schedule, and its invoke permission for EventBridge only.
+    assert _resources_of(allowed, "events:") == {f"arn:aws:events:{arn}:rule/imagegen-model-watch"}
+    (permission,) = [s for s in allowed if "lambda:AddPermission" in _as_list(s["Action"])]
+    assert _as_list(permission["Resource"]) == [watch]
+    assert permission["Condition"] == {"StringEquals": {"lambda:Principal": "events.amazonaws.com"}}
     (mapping,) = [s for s in allowed if "lambda:CreateEventSourceMapping" in _as_list(s["Action"])]
     assert mapping["Condition"] == {"ArnEquals": {"lambda:FunctionArn": function}}
     (create_key,) = [s for s in allowed if "kms:CreateKey" in _as_list(s["Action"])]
@@ -274,3 +286,26 @@ def test_role_policies_fit_iams_size_limit(bootstrap: Bootstrap, role: str) -> N
         for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
     )
     assert size <= ROLE_INLINE_POLICY_LIMIT, size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_only_the_deploying_roles_accept_model_agreements_and_in_the_chains_regions(
+    bootstrap: Bootstrap, role: str
+) -> None:
+    # `imagegen models --accept-agreements` before each deploy: list the offers, create the agreement (which
+    # subscribes the account to the model's Marketplace product), read the subscriptions. No resource type exists
+    # for any of these; the Bedrock ones are limited to the chain's regions.
+    statements = bootstrap.statements(role)
+    deploying = role != "terraform_plan"
+    for region in MODEL_REGIONS:
+        for action in ("bedrock:ListFoundationModelAgreementOffers", "bedrock:CreateFoundationModelAgreement"):
+            decision = decide(statements, action, "*", {"aws:RequestedRegion": region})
+            assert (decision == "Allow") is deploying, (action, region, decision)
+    for action in ("bedrock:ListFoundationModelAgreementOffers", "bedrock:CreateFoundationModelAgreement"):
+        assert decide(statements, action, "*", {"aws:RequestedRegion": "eu-central-1"}) != "Allow", action
+    for action in ("aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions"):
+        assert (decide(statements, action, "*", {"aws-marketplace:ProductId": "prod-x"}) == "Allow") is deploying
+    # Nothing that undoes or widens a subscription.
+    for action in ("aws-marketplace:Unsubscribe", "bedrock:DeleteFoundationModelAgreement", "bedrock:InvokeModel"):
+        assert decide(statements, action, "*", {"aws:RequestedRegion": MODEL_REGIONS[0]}) != "Allow", action

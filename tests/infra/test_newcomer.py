@@ -107,6 +107,7 @@ def test_without_python313_the_bundle_ships_sources_and_says_so(newcomer: tuple[
     assert "warning: no working python3.13 found; the bundle ships without bytecode" in result.stderr
     repo, _ = newcomer
     assert (repo / "build" / "sqs_worker.zip").is_file()
+    assert (repo / "build" / "model_watch.zip").is_file()
 
 
 def test_the_tests_find_the_uv_the_makefile_installed(newcomer: tuple[Path, dict[str, str]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from imagegen.config import DEFAULT_MODEL_ID
+from tests.infra.iam_evaluator import decide
 from tests.infra.infra_support import (
     ACCOUNT,
     ALERT_EMAIL,
@@ -32,9 +33,9 @@ from tests.infra.infra_support import (
     _as_list,
     _as_list_of,
     _assert_tls_only,
+    _lambda_zips,
     _plan,
     _read,
-    _worker_zip,
     alert_key_policy_problems,
     worker_jobs_problems,
 )
@@ -55,7 +56,7 @@ from tests.infra.terraform_support import (
 @pytest.fixture(scope="module")
 def deployment(cli_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     scratch = tmp_path_factory.mktemp("infra-apply")
-    zip_path = _worker_zip(scratch)
+    zips = _lambda_zips(scratch)
     workdir = copy_infra(scratch / "infra")
     with moto_server() as endpoint:
         (workdir / "override.tf").write_text(moto_override(endpoint))
@@ -67,7 +68,7 @@ def deployment(cli_config: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
             ),
         )
-        var_args = [f"-var={name}={value}" for name, value in {**VARIABLES, "worker_zip_path": str(zip_path)}.items()]
+        var_args = [f"-var={name}={value}" for name, value in {**VARIABLES, **zips}.items()]
         terraform(["init", "-input=false", "-no-color"], cwd=workdir, env=deployment.env)
         terraform(["apply", "-auto-approve", "-input=false", "-no-color", *var_args], cwd=workdir, env=deployment.env)
         result = terraform(["output", "-json", "-no-color"], cwd=workdir, env=deployment.env)
@@ -78,7 +79,8 @@ def deployment(cli_config: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.mark.slow
 def test_outputs_are_all_present(deployment: Deployment) -> None:
     assert set(deployment.outputs) >= EXPECTED_OUTPUTS
-    assert set(deployment.outputs["alarm_names"]) == {"queue_age", "dlq_not_empty", "worker_errors"}
+    purposes = {"queue_age", "dlq_not_empty", "worker_errors", "model_watch_errors"}
+    assert set(deployment.outputs["alarm_names"]) == purposes
 
 
 @pytest.mark.slow
@@ -134,8 +136,10 @@ def test_worker_function_configuration(deployment: Deployment) -> None:
         "WORKER_CONCURRENCY": VARIABLES["worker_concurrency"],
         "MAX_RECEIVE_COUNT": VARIABLES["max_receive_count"],
         "CLAIM_TTL_SECONDS": VARIABLES["worker_timeout_seconds"],
+        "RETRY_BASE_SECONDS": VARIABLES["retry_base_seconds"],
         "POWERTOOLS_SERVICE_NAME": "imagegen-worker",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageGen",
+        "POWERTOOLS_LOG_LEVEL": VARIABLES["log_level"],
     }
     groups = deployment.client("logs").describe_log_groups(
         logGroupNamePrefix=f"/aws/lambda/{deployment.outputs['function_name']}"
@@ -297,7 +301,10 @@ def test_alarms_watch_backlog_dlq_and_errors_and_notify_the_topic(deployment: De
         "queue_age": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue_name, 600.0),
         "dlq_not_empty": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq_name, 0.0),
         "worker_errors": ("AWS/Lambda", "Errors", "FunctionName", deployment.outputs["function_name"], 0.0),
-    }
+        "model_watch_errors": (
+            "AWS/Lambda", "Errors", "FunctionName", deployment.outputs["model_watch_function_name"], 0.0
+        ),
+    }  # fmt: skip
     for purpose, (namespace, metric, dimension, value, threshold) in expected.items():
         alarm = alarms[names[purpose]]
         assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), purpose
@@ -342,6 +349,10 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         "model_cooldown_seconds": "86401",
         "permissions_boundary_arn": "arn:aws:iam::123456789012:role/not-a-policy",
         "jobs_table_name": "jobs table",
+        "retry_base_seconds": "0",
+        "log_level": "TRACE",
+        "model_watch_days": "0",
+        "model_watch_schedule": "daily",
     }
     args = [f"-var={name}={value}" for name, value in {**VARIABLES, **bad, "worker_zip_path": "x.zip"}.items()]
     result = subprocess.run(
@@ -354,7 +365,7 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.count("Invalid value for variable") == 9, result.stderr
+    assert result.stderr.count("Invalid value for variable") == 13, result.stderr
     for name in (
         "max_receive_count",
         "key_prefix",
@@ -364,8 +375,123 @@ def test_invalid_variable_values_are_rejected(deployment: Deployment) -> None:
         "model_cooldown_seconds",
         "permissions_boundary_arn",
         "jobs_table_name",
+        "retry_base_seconds",
+        "log_level",
+        "model_watch_days",
+        "model_watch_schedule",
     ):
         assert f"var.{name} is" in result.stderr, name
     # batch_size 50 is in range, but above 10 AWS requires a batching window (a cross-variable validation).
     assert "var.batch_size is 50" in result.stderr
     assert "var.batching_window_seconds is 0" in result.stderr
+
+
+# -------------------------------------------------------------------------------- model watch --
+def _watch_function(deployment: Deployment) -> dict[str, Any]:
+    name = deployment.outputs["model_watch_function_name"]
+    config: dict[str, Any] = deployment.client("lambda").get_function_configuration(FunctionName=name)
+    return config
+
+
+@pytest.mark.slow
+def test_model_watch_function_configuration(deployment: Deployment) -> None:
+    config = _watch_function(deployment)
+    name = deployment.outputs["model_watch_function_name"]
+    assert name == "imagegen-model-watch"
+    assert (config["Runtime"], config["Architectures"], config["Handler"]) == (
+        "python3.13", ["arm64"], "model_watch.app.lambda_handler"
+    )  # fmt: skip
+    assert config["TracingConfig"]["Mode"] == "Active"
+    assert config["Environment"]["Variables"] == {
+        "MODEL_ID": DEFAULT_MODEL_ID,
+        "BEDROCK_REGION": "us-east-1",
+        "ALERT_TOPIC_ARN": deployment.outputs["topic_arn"],
+        "MODEL_WATCH_DAYS": VARIABLES["model_watch_days"],
+    }
+    groups = deployment.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+    assert [(group["logGroupName"], group.get("retentionInDays")) for group in groups] == [
+        (f"/aws/lambda/{name}", int(VARIABLES["log_retention_days"]))
+    ]
+
+
+@pytest.mark.slow
+def test_model_watch_runs_daily_on_its_schedule_and_only_the_schedule_may_invoke_it(deployment: Deployment) -> None:
+    events = deployment.client("events")
+    rule = events.describe_rule(Name=deployment.outputs["model_watch_rule_name"])
+    assert rule["ScheduleExpression"] == "rate(1 day)"  # the default of model_watch_schedule
+    assert rule["State"] == "ENABLED"
+    function_arn = _watch_function(deployment)["FunctionArn"]
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert [target["Arn"] for target in targets] == [function_arn]
+    policy = json.loads(
+        deployment.client("lambda").get_policy(FunctionName=deployment.outputs["model_watch_function_name"])["Policy"]
+    )
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"] == {"ArnLike": {"AWS:SourceArn": rule["Arn"]}}
+
+
+@pytest.mark.slow
+def test_model_watch_reads_the_chains_lifecycle_and_publishes_to_the_alert_topic_only(deployment: Deployment) -> None:
+    iam = deployment.client("iam")
+    role_name = _watch_function(deployment)["Role"].rsplit("/", 1)[-1]
+    role = iam.get_role(RoleName=role_name)["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == VARIABLES["permissions_boundary_arn"]
+    assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+    (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    statements = _as_list_of(document["Statement"])
+
+    topic = deployment.outputs["topic_arn"]
+    titan = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1"
+    core = "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1"
+    in_region = {"aws:RequestedRegion": "us-west-2"}
+    allowed = [
+        ("bedrock:GetFoundationModel", titan, {}),
+        ("bedrock:GetFoundationModel", core, {}),
+        ("bedrock:GetFoundationModelAvailability", "*", in_region),
+        ("sns:Publish", topic, {}),
+    ]
+    denied = [
+        # Another model, or a chain model in a region the chain does not name.
+        ("bedrock:GetFoundationModel", core.replace("stable-image-core", "stable-image-ultra"), {}),
+        ("bedrock:GetFoundationModel", core.replace("us-west-2", "eu-west-1"), {}),
+        ("bedrock:GetFoundationModelAvailability", "*", {"aws:RequestedRegion": "eu-west-1"}),
+        # Never invoke a model, accept an agreement or subscribe: those are the deploying roles' (infra/bootstrap).
+        ("bedrock:InvokeModel", core, {}),
+        ("bedrock:ListFoundationModelAgreementOffers", "*", in_region),
+        ("bedrock:CreateFoundationModelAgreement", "*", in_region),
+        ("aws-marketplace:Subscribe", "*", {}),
+        ("sns:Publish", topic.replace("imagegen-alerts", "billing-alerts"), {}),
+        ("sqs:SendMessage", deployment.outputs["queue_arn"], {}),
+    ]
+    problems = [f"{a} on {r} is not allowed" for a, r, c in allowed if decide(statements, a, r, c) != "Allow"]
+    problems += [f"{a} on {r} is allowed" for a, r, c in denied if decide(statements, a, r, c) == "Allow"]
+    assert problems == []
+    # The alert key only through SNS, for this topic (the topic is encrypted: publishing needs it).
+    (kms,) = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert sorted(_as_list(kms["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"] == topic
+    assert kms["Condition"]["StringEquals"]["kms:ViaService"] == f"sns.{REGION}.amazonaws.com"
+    # Only the unscopable actions have "*": the availability read (limited by region) and X-Ray.
+    wildcard = sorted(a for s in statements if "*" in _as_list(s["Resource"]) for a in _as_list(s["Action"]))
+    assert wildcard == ["bedrock:GetFoundationModelAvailability", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+@pytest.mark.slow
+def test_model_watch_follows_the_planned_chain_and_schedule(deployment: Deployment) -> None:
+    chain, region, _ = PLANNED["profiles"]
+    plan = _plan(deployment, model_id=chain, bedrock_region=region, model_watch_schedule="cron(0 7 * * ? *)")
+    assert _after(plan, "aws_cloudwatch_event_rule.model_watch")["schedule_expression"] == "cron(0 7 * * ? *)"
+    environment = _after(plan, "aws_lambda_function.model_watch")["environment"][0]["variables"]
+    assert (environment["MODEL_ID"], environment["BEDROCK_REGION"]) == (chain, region)
+    # What the watch asks about is the foundation model behind each inference profile, in the entry's region.
+    statements = _as_list_of(json.loads(_read(plan, "data.aws_iam_policy_document.model_watch")["json"])["Statement"])
+    (lifecycle,) = [s for s in statements if s["Sid"] == "ReadModelLifecycle"]
+    assert sorted(_as_list(lifecycle["Resource"])) == [
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-canvas-v1:0",
+        "arn:aws:bedrock:us-west-2::foundation-model/amazon.titan-image-generator-v1",
+        "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1",
+    ]

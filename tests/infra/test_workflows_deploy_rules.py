@@ -94,7 +94,11 @@ def test_the_preflight_rule_catches_a_deploy_before_the_check(workflow_name: str
         step = job["steps"][_step_named(job, _is_preflight)]
         step["env"]["MODEL_ID"] = "${{ vars.OTHER_MODEL_ID }}"
 
-    for change in (last, first, gone, default_chain_only, other_variable):
+    def no_agreements(job: Job) -> None:  # a fresh account's deploy would serve nothing
+        step = job["steps"][_step_named(job, _is_preflight)]
+        step["run"] = step["run"].replace(" --accept-agreements", "", 1)
+
+    for change in (last, first, gone, default_chain_only, other_variable, no_agreements):
         assert _preflight_broken(workflow_name, job_name, change) != [], change.__name__
 
 

@@ -219,7 +219,8 @@ def _model_id_from_variable(step: dict[str, Any]) -> str | None:
 
 
 def preflight_problems(deploy: Workflow, terraform_wf: Workflow) -> list[str]:
-    """`imagegen models` checks the model chain before every deploy: after the AWS credentials (it asks Bedrock's
+    """`imagegen models --accept-agreements` checks the model chain, and creates its missing Marketplace agreements,
+    before every deploy: after the AWS credentials (it asks Bedrock's
     control plane), before `sam deploy` and before the plan that `terraform apply` applies, with the chain that is
     deployed: the repository variable MODEL_ID as --model-id when it is set, the same value the deploy passes as
     ModelId / TF_VAR_model_id (unset, both use the default chain: tests/infra/test_model_chain_defaults.py)."""
@@ -239,6 +240,11 @@ def preflight_problems(deploy: Workflow, terraform_wf: Workflow) -> list[str]:
         variable = _model_id_from_variable(step)
         if variable is None or not runs(step, rf'--model-id "\${variable}"'):
             problems.append(f"{name}: imagegen models does not check --model-id from {MODEL_VARIABLE}")
+        # A fresh account has no Marketplace agreement: every invocation of the step creates the missing ones, under
+        # the deploying role (the functions' roles may not).
+        invocations = [line for line in str(step.get("run", "")).splitlines() if re.search(PREFLIGHT, line)]
+        if not invocations or not all("--accept-agreements" in line for line in invocations):
+            problems.append(f"{name}: imagegen models runs without --accept-agreements")
 
     found = job_with(deploy, lambda s: runs(s, r"\bsam deploy\b"))
     if found is None:

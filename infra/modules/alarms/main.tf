@@ -1,4 +1,5 @@
-# Alarm topic (e-mail) and the three alarms of the queue worker: backlog age, DLQ not empty, worker errors.
+# Alarm topic (e-mail), the three alarms of the queue worker (backlog age, DLQ not empty, worker errors) and the
+# lifecycle watch's own errors. The watch also publishes its findings to this topic (infra/model_watch.tf).
 
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
@@ -11,9 +12,10 @@ locals {
   alarm_arn_pattern = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.name}:${local.account_id}:alarm:${var.name_prefix}-*"
 
   alarm_names = {
-    queue_age     = "${var.name_prefix}-prompt-queue-oldest-message-age"
-    dlq_not_empty = "${var.name_prefix}-prompt-dlq-not-empty"
-    worker_errors = "${var.name_prefix}-queue-worker-errors"
+    queue_age          = "${var.name_prefix}-prompt-queue-oldest-message-age"
+    dlq_not_empty      = "${var.name_prefix}-prompt-dlq-not-empty"
+    worker_errors      = "${var.name_prefix}-queue-worker-errors"
+    model_watch_errors = "${var.name_prefix}-model-watch-errors"
   }
 }
 
@@ -142,6 +144,16 @@ locals {
       namespace   = "AWS/Lambda"
       metric_name = "Errors"
       dimensions  = { FunctionName = var.function_name }
+      statistic   = "Sum"
+      threshold   = 0
+    }
+    # The watch failed (misconfiguration, no answer from Bedrock's control plane, IAM): without this alarm a watch
+    # that stopped working would look like a chain with nothing to report.
+    model_watch_errors = {
+      description = "The ${var.watch_function_name} Lambda (the model lifecycle watch) failed; its log says why."
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = var.watch_function_name }
       statistic   = "Sum"
       threshold   = 0
     }

@@ -38,6 +38,16 @@ variable "function_name" {
   }
 }
 
+variable "watch_function_name" {
+  description = "Name of the lifecycle watch Lambda function (pass the function resource's function_name attribute)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.watch_function_name))
+    error_message = "watch_function_name must be a Lambda function name."
+  }
+}
+
 variable "alert_email" {
   description = "E-mail address subscribed to the alarm topic (must confirm the subscription)."
   type        = string
